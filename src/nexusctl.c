@@ -1,0 +1,307 @@
+/*
+ * nexusctl: the operator's tool.
+ *
+ *   nexusctl [-f config] command [arguments]
+ *
+ * Arguments are checked before the database is opened: a bad command line
+ * never touches it. Exit status: 0 done, 1 failed, 2 usage error.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nexus.h"
+
+struct ctx {
+	struct config	 cfg;
+	struct db	*db;
+};
+
+struct opt {
+	const char	*email, *plan, *customer, *user;
+};
+
+struct cmd {
+	const char	*name;		/* "user create" */
+	const char	*usage;
+	int		(*check)(int, char **, struct opt *);
+	int		(*run)(struct ctx *, struct opt *);
+};
+
+static int	 cmd_migrate(struct ctx *, struct opt *);
+static int	 cmd_user_create(struct ctx *, struct opt *);
+static int	 cmd_user_list(struct ctx *, struct opt *);
+static int	 cmd_user_set_plan(struct ctx *, struct opt *);
+static int	 check_none(int, char **, struct opt *);
+static int	 check_user_create(int, char **, struct opt *);
+static int	 check_user_set_plan(int, char **, struct opt *);
+
+static const struct cmd cmds[] = {
+	{ "migrate", "migrate", check_none, cmd_migrate },
+	{ "user create", "user create --email E --plan free|pro|enterprise "
+	    "[--stripe-customer cus_...]", check_user_create, cmd_user_create },
+	{ "user list", "user list", check_none, cmd_user_list },
+	{ "user set-plan", "user set-plan --user ID --plan PLAN",
+	    check_user_set_plan, cmd_user_set_plan },
+};
+
+#define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
+
+static void
+usage(void)
+{
+	size_t	 i;
+
+	fprintf(stderr, "usage: nexusctl [-f config] command\ncommands:\n");
+	for (i = 0; i < NCMDS; i++)
+		fprintf(stderr, "  %s\n", cmds[i].usage);
+	exit(2);
+}
+
+static int	 bad(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+
+/* Says what is wrong with the command line; returns -1. */
+static int
+bad(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "nexusctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+/*
+ * Parses --name value options into o; name must be one of allowed
+ * ("email,plan,..."). Returns 0 or -1 after saying what was wrong.
+ */
+static int
+parse_opts(int argc, char **argv, const char *allowed, struct opt *o)
+{
+	int	 i;
+
+	for (i = 0; i < argc; i++) {
+		const char *name = argv[i], *val;
+		const char **slot = NULL;
+
+		if (strncmp(name, "--", 2) != 0)
+			return bad("unexpected argument: %s", name);
+		name += 2;
+		if (strstr(allowed, name) == NULL || strchr(name, ',') != NULL)
+			return bad("unknown option: --%s", name);
+		if (i + 1 >= argc)
+			return bad("--%s needs a value", name);
+		val = argv[++i];
+		if (strcmp(name, "email") == 0)
+			slot = &o->email;
+		else if (strcmp(name, "plan") == 0)
+			slot = &o->plan;
+		else if (strcmp(name, "stripe-customer") == 0)
+			slot = &o->customer;
+		else if (strcmp(name, "user") == 0)
+			slot = &o->user;
+		if (slot == NULL)
+			return bad("unknown option: --%s", name);
+		*slot = val;
+	}
+	return 0;
+}
+
+static int
+check_none(int argc, char **argv, struct opt *o)
+{
+	return argc == 0 ? 0 : bad("unexpected argument: %s", argv[0]);
+}
+
+static int
+check_plan_name(const char *plan)
+{
+	if (plan == NULL)
+		return bad("%s", "--plan is required");
+	if (strcmp(plan, "free") != 0 && strcmp(plan, "pro") != 0 &&
+	    strcmp(plan, "enterprise") != 0)
+		return bad("unknown plan: %s (free, pro or enterprise)", plan);
+	return 0;
+}
+
+static int
+check_user_create(int argc, char **argv, struct opt *o)
+{
+	if (parse_opts(argc, argv, "email,plan,stripe-customer", o) == -1)
+		return -1;
+	if (o->email == NULL)
+		return bad("%s", "--email is required");
+	if (!user_email_valid(o->email))
+		return bad("not an email address: %s", o->email);
+	if (o->customer != NULL && !user_customer_valid(o->customer))
+		return bad("not a Stripe customer id: %s", o->customer);
+	return check_plan_name(o->plan);
+}
+
+static int
+check_user_set_plan(int argc, char **argv, struct opt *o)
+{
+	if (parse_opts(argc, argv, "user,plan", o) == -1)
+		return -1;
+	if (o->user == NULL || !user_id_valid(o->user))
+		return bad("%s", "--user eco_usr_... is required");
+	return check_plan_name(o->plan);
+}
+
+static void
+migrated(int version, const char *name)
+{
+	printf("applied %s\n", name);
+}
+
+static int
+cmd_migrate(struct ctx *c, struct opt *o)
+{
+	int	 n;
+
+	if ((n = migrate_apply(c->db, c->cfg.migrations_dir, migrated)) < 0)
+		return 1;
+	printf("%d migration%s applied, schema up to date\n", n,
+	    n == 1 ? "" : "s");
+	return 0;
+}
+
+static const char *
+user_strerror(int rc)
+{
+	switch (rc) {
+	case USER_ERR_EXISTS:
+		return "a user with that email already exists";
+	case USER_ERR_NOPLAN:
+		return "no such plan";
+	case USER_ERR_NOUSER:
+		return "no such user";
+	case USER_ERR_INVALID:
+		return "invalid argument";
+	default:
+		return "database error";
+	}
+}
+
+static int
+cmd_user_create(struct ctx *c, struct opt *o)
+{
+	struct user	 u;
+	int		 rc;
+
+	if ((rc = user_create(c->db, o->email, o->plan, o->customer, &u)) != 0) {
+		fprintf(stderr, "nexusctl: %s%s%s\n", user_strerror(rc),
+		    rc == USER_ERR_DB ? ": " : "",
+		    rc == USER_ERR_DB ? db_error(c->db) : "");
+		return 1;
+	}
+	audit_log(c->db, "nexusctl", "user.create", u.id, NULL, NULL);
+	printf("%s\n", u.id);
+	return 0;
+}
+
+static int
+print_user(void *arg, const struct user *u)
+{
+	char	 when[32];
+
+	time_format(u->created, when, sizeof(when));
+	printf("%-32s  %-10s  %-20s  %s  %s\n", u->id, u->plan,
+	    u->customer[0] ? u->customer : "-", when, u->email);
+	return 0;
+}
+
+static int
+cmd_user_list(struct ctx *c, struct opt *o)
+{
+	printf("%-32s  %-10s  %-20s  %-20s  %s\n", "ID", "PLAN", "STRIPE",
+	    "CREATED", "EMAIL");
+	if (user_list(c->db, print_user, NULL) != USER_OK) {
+		fprintf(stderr, "nexusctl: %s\n", db_error(c->db));
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_user_set_plan(struct ctx *c, struct opt *o)
+{
+	int	 rc;
+
+	if ((rc = user_set_plan(c->db, o->user, o->plan)) != USER_OK) {
+		fprintf(stderr, "nexusctl: %s\n", user_strerror(rc));
+		return 1;
+	}
+	audit_log(c->db, "nexusctl", "user.set_plan", o->user, NULL, NULL);
+	printf("%s is now on %s\n", o->user, o->plan);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ctx		 c;
+	struct opt		 o;
+	const struct cmd	*cmd = NULL;
+	const char		*path = NULL;
+	size_t			 i;
+	int			 rc, words = 0;
+
+	if (argc > 2 && strcmp(argv[1], "-f") == 0) {
+		path = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
+		usage();
+	/* Commands are one or two words: "migrate", "user create". */
+	for (i = 0; i < NCMDS; i++) {
+		size_t	 n = strlen(argv[1]);
+
+		if (strchr(cmds[i].name, ' ') == NULL) {
+			if (strcmp(cmds[i].name, argv[1]) == 0) {
+				cmd = &cmds[i];
+				words = 1;
+				break;
+			}
+		} else if (argc > 2 && strncmp(cmds[i].name, argv[1], n) == 0 &&
+		    cmds[i].name[n] == ' ' &&
+		    strcmp(cmds[i].name + n + 1, argv[2]) == 0) {
+			cmd = &cmds[i];
+			words = 2;
+			break;
+		}
+	}
+	if (cmd == NULL) {
+		fprintf(stderr, "nexusctl: unknown command\n");
+		usage();
+	}
+	memset(&o, 0, sizeof(o));
+	if (cmd->check(argc - 1 - words, argv + 1 + words, &o) == -1) {
+		fprintf(stderr, "usage: nexusctl %s\n", cmd->usage);
+		return 2;
+	}
+	if (config_load(&c.cfg, path) == -1)
+		return 1;
+	log_init("nexusctl", c.cfg.log_level);
+	c.db = db_open(&c.cfg);
+	if (db_handle(c.db) == NULL) {
+		fprintf(stderr, "nexusctl: cannot reach the database: %s\n",
+		    db_error(c.db));
+		db_close(c.db);
+		config_free(&c.cfg);
+		return 1;
+	}
+	rc = cmd->run(&c, &o);
+	db_close(c.db);
+	config_free(&c.cfg);
+	return rc;
+}
