@@ -285,5 +285,6 @@ void		 usage_new_id(struct usage *, unsigned char[EVENT_ID_LEN]);
 int		 usage_record(struct usage *, const struct usage_event *);
 void		 usage_stop(struct usage *);
 int		 usage_replay(const struct config *, struct db *);
+int		 usage_event_parse(char *, struct usage_event *);
 
 #endif /* NEXUS_H */
