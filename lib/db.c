@@ -176,9 +176,14 @@ db_fail(struct db *db, unsigned int e, const char *msg)
 	}
 }
 
+/*
+ * Checks the connection, reconnecting if it was lost. A probe always
+ * tries: the once-a-second throttle is for the request path.
+ */
 int
 db_ping(struct db *db)
 {
+	db->last_try = 0;
 	if (db_connect(db) == -1)
 		return -1;
 	if (mysql_ping(db->my) != 0) {
