@@ -13,6 +13,7 @@
 static const struct route routes[] = {
 	{ "GET",  "/api/health",		AUTH_NONE,  api_health },
 	{ "GET",  "/api/live",			AUTH_NONE,  api_live },
+	{ "POST", "/api/cron/process-overage",	AUTH_CRON,  api_cron_overage },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -23,6 +24,10 @@ route_run(struct request *r)
 	switch (r->route->auth) {
 	case AUTH_NONE:
 		r->route->handler(r);
+		return;
+	case AUTH_CRON:
+		if (api_cron_auth(r) == 0)
+			r->route->handler(r);
 		return;
 	default:
 		resp_error(r, 500, "internal", "route has no authenticator");

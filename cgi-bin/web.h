@@ -83,6 +83,10 @@ int		 http_path_from_uri(const char *, char *, size_t,
 /* routes.c */
 void		 route_dispatch(struct request *);
 
+/* api_cron.c */
+int		 api_cron_auth(struct request *);
+void		 api_cron_overage(struct request *);
+
 /* api_health.c */
 void		 api_health(struct request *);
 void		 api_live(struct request *);
