@@ -502,6 +502,8 @@ stripe_pump(struct stripe *s, struct pump *p)
 			c->next = waiting;
 			waiting = c;
 		}
+		if (inflight == 0 && waiting == NULL && !more)
+			break;
 		/* Sleep until an answer, a free pacer slot or a retry is due. */
 		now = mono_us();
 		wait = 1000000;
