@@ -13,6 +13,7 @@
 static const struct route routes[] = {
 	{ "GET",  "/api/health",		AUTH_NONE,  api_health },
 	{ "GET",  "/api/live",			AUTH_NONE,  api_live },
+	{ "GET",  "/api/secure/ping",		AUTH_KEY,   api_ping },
 	{ "POST", "/api/cron/process-overage",	AUTH_CRON,  api_cron_overage },
 };
 
@@ -24,6 +25,11 @@ route_run(struct request *r)
 	switch (r->route->auth) {
 	case AUTH_NONE:
 		r->route->handler(r);
+		return;
+	case AUTH_KEY:
+		if (auth_key(r) == 0)
+			r->route->handler(r);
+		ratelimit_headers(r);
 		return;
 	case AUTH_CRON:
 		if (api_cron_auth(r) == 0)

@@ -25,6 +25,7 @@ struct server {
 	struct config	*cfg;
 	struct db	*db;
 	struct keycache	*keys;
+	struct counters	*counters;
 	struct usage	*usage;
 	int		 listen_fd;
 };
@@ -43,7 +44,10 @@ struct request {
 
 	/* Who is calling, once authenticated. */
 	char		 user_id[USER_ID_MAX + 1];
-	unsigned long long key_id;
+	struct apikey	 key;		/* key.id != 0: an API-key call */
+	unsigned char	 event_id[EVENT_ID_LEN];
+	struct quota	 quota;
+	int		 quota_known;
 	const struct route *route;
 
 	/* The response. */
@@ -82,6 +86,13 @@ int		 http_path_from_uri(const char *, char *, size_t,
 
 /* routes.c */
 void		 route_dispatch(struct request *);
+
+/* apikey.c */
+int		 auth_key(struct request *);
+void		 ratelimit_headers(struct request *);
+
+/* api_secure.c */
+void		 api_ping(struct request *);
 
 /* api_cron.c */
 int		 api_cron_auth(struct request *);

@@ -1097,6 +1097,63 @@ START_TEST(http_trigger)
 }
 END_TEST
 
+/*
+ * End to end through the hot path: a Pro key's calls, counted by the
+ * workers into eco_usage_records, are billed past the allowance (lowered
+ * to 20 calls in this test database), by the program and over HTTP.
+ */
+START_TEST(hot_path_calls_are_billed)
+{
+	static const char *const q = "SELECT COALESCE(SUM(api_calls), 0) "
+	    "FROM eco_usage_records WHERE user_id = ?";
+	const char	*auth[2] = { "Authorization: Bearer " SECRET, NULL };
+	char		 id[USER_ID_MAX + 1], hdr[128], *key;
+	const char	*hdrs[2] = { hdr, NULL };
+	struct dbp	 p[1];
+	struct http	*h;
+	json_object	*s;
+	int		 i;
+
+	reset_all();
+	sql("UPDATE eco_plans SET monthly_calls = 20 WHERE id = 'pro'", NULL,
+	    0);
+	mkuser("pro", "cus_hot", id);
+	ck_assert_int_eq(ctl(&key, "key", "create", "--user", id, NULL), 0);
+	snprintf(hdr, sizeof(hdr), "X-API-Key: %s", key);
+	p[0] = DBP_S(id);
+	for (i = 0; i < 57; i++) {
+		h = http_get("/api/secure/ping", hdrs);
+		ck_assert_msg(h->status == 200, "call %d: %ld %s", i, h->status,
+		    h->body);
+		http_free(h);
+	}
+	ck_assert_int_eq(wait_db_int(q, p, 1, 57, 15), 57);
+	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(json_int(s, "total_cents"), 3);	/* 30 of 37 */
+	ck_assert_int_eq(json_int(s, "calls_carried"), 7);
+	json_object_put(s);
+	ck_assert_int_eq(fake_cents("cus_hot", NULL), 3);
+
+	for (i = 0; i < 3; i++) {
+		h = http_get("/api/secure/ping", hdrs);
+		ck_assert_int_eq(h->status, 200);
+		http_free(h);
+	}
+	ck_assert_int_eq(wait_db_int(q, p, 1, 60, 15), 60);
+	h = http_req("POST", "/api/cron/process-overage", NULL, auth);
+	ck_assert_msg(h->status == 200, "%ld %s", h->status, h->body);
+	ck_assert_int_eq(json_int(h->json, "total_cents"), 1);
+	ck_assert_int_eq(json_int(h->json, "calls_carried"), 0);
+	http_free(h);
+	ck_assert_int_eq(check_exactly_once(), 4);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger "
+	    "WHERE calls_from = 21 AND calls_to = 50", NULL, 0), 1);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger "
+	    "WHERE calls_from = 51 AND calls_to = 60", NULL, 0), 1);
+	free(key);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1114,6 +1171,7 @@ main(void)
 	tcase_add_test(tc, concurrent_runs);
 	tcase_add_test(tc, pacing_respects_rate);
 	tcase_add_test(tc, http_trigger);
+	tcase_add_test(tc, hot_path_calls_are_billed);
 	tcase_add_test(tc, killed_runs_bill_exactly_once);
 	suite_add_tcase(s, tc);
 	return itest_run(s);
