@@ -45,6 +45,7 @@
 #define ITEM_CENTS_MAX		99999999LL	/* Stripe's largest amount */
 #define MICROS_PER_CENT		10000LL
 #define KEY_BASE_LEN		36	/* "ovg_" + 32 hex */
+#define MARK_BATCH		25	/* answers recorded per commit */
 
 enum uflag { U_SEEN = 1, U_BILLED = 2, U_SKIPPED = 4, U_FAILED = 8 };
 
@@ -125,6 +126,13 @@ struct userset {
 	size_t		 cap, n;
 };
 
+/* An answer from Stripe waiting to be recorded. */
+struct mark {
+	struct row	*w;
+	char		 id[STRIPE_ID_MAX + 1];
+	int		 attempts;
+};
+
 struct run {
 	struct db			*db;
 	const struct config		*cfg;
@@ -142,6 +150,8 @@ struct run {
 	int				 stop;
 	struct row			**mismatch;
 	size_t				 nmismatch;
+	struct mark			 marks[MARK_BATCH];
+	size_t				 nmarks;
 };
 
 static size_t
@@ -319,12 +329,13 @@ ascii_copy(char *dst, const char *src, size_t max)
 	dst[i] = '\0';
 }
 
-static void
+static int
 audit(struct run *r, const char *action, const struct row *w,
     const char *user, const char *period, long long calls, long long cents,
     const char *extra_key, const char *extra)
 {
 	json_object	*d = json_object_new_object();
+	int		 rc;
 
 	if (w != NULL) {
 		json_object_object_add(d, "ledger_id",
@@ -344,10 +355,11 @@ audit(struct run *r, const char *action, const struct row *w,
 	if (extra_key != NULL)
 		json_object_object_add(d, extra_key,
 		    json_object_new_string(extra));
-	audit_log(r->db, r->o->actor, action, user,
+	rc = audit_log(r->db, r->o->actor, action, user,
 	    json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN),
 	    r->o->remote);
 	json_object_put(d);
+	return rc;
 }
 
 static void
@@ -446,29 +458,46 @@ item_fill(const struct row *w, struct stripe_item *it)
 #undef META
 }
 
-/* Records that a row is at Stripe as item id. Returns 0 or -1. */
+/* Writes that a row is at Stripe as item id (in the caller's transaction). */
 static int
-row_sent(struct run *r, struct row *w, const char *id, int attempts,
+sent_write(struct run *r, struct row *w, const char *id, int attempts,
     const char *action)
 {
 	struct dbp		 p[3] = { DBP_S(id), DBP_I(attempts),
 	    DBP_I(w->id) };
 	unsigned long long	 n = 0;
 
-	if (db_begin(r->db) == -1)
+	if (db_exec(r->db, sql_sent, p, 3, &n) == -1)
 		return -1;
-	if (db_exec(r->db, sql_sent, p, 3, &n) == -1) {
-		db_rollback(r->db);
+	if (n == 1 && audit(r, action, w, NULL, NULL, 0, 0, "stripe_item_id",
+	    id) == -1)
 		return -1;
-	}
-	if (n == 1)
-		audit(r, action, w, NULL, NULL, 0, 0, "stripe_item_id", id);
-	if (db_commit(r->db) == -1)
-		return -1;
+	return 0;
+}
+
+static void
+sent_count(struct run *r, const struct row *w)
+{
 	r->sum->items_sent++;
 	r->sum->total_cents += w->cents;
 	r->sum->calls_billed += w->calls_to - w->calls_from + 1;
 	users_mark(&r->users, w->user, U_BILLED);
+}
+
+/* Records that a row is at Stripe as item id. Returns 0 or -1. */
+static int
+row_sent(struct run *r, struct row *w, const char *id, int attempts,
+    const char *action)
+{
+	if (db_begin(r->db) == -1)
+		return -1;
+	if (sent_write(r, w, id, attempts, action) == -1) {
+		db_rollback(r->db);
+		return -1;
+	}
+	if (db_commit(r->db) == -1)
+		return -1;
+	sent_count(r, w);
 	return 0;
 }
 
@@ -993,6 +1022,44 @@ row_ready(struct run *r, struct row *w)
 	return 1;
 }
 
+/*
+ * Records the buffered answers in one transaction: one commit per
+ * MARK_BATCH items rather than per item. Answers lost with a crash are
+ * replayed by Stripe on the next run (same key), so nothing is charged
+ * twice for the saving.
+ */
+static void
+marks_flush(struct run *r)
+{
+	size_t	 i;
+	int	 ok;
+
+	if (r->nmarks == 0)
+		return;
+	ok = db_begin(r->db) == 0;
+	for (i = 0; ok && i < r->nmarks; i++)
+		ok = sent_write(r, r->marks[i].w, r->marks[i].id,
+		    r->marks[i].attempts, "overage.sent") == 0;
+	if (ok)
+		ok = db_commit(r->db) == 0;
+	else
+		db_rollback(r->db);
+	for (i = 0; i < r->nmarks; i++) {
+		struct mark	*m = &r->marks[i];
+		const char	*action = row_action(r, m->w);
+
+		if (ok) {
+			sent_count(r, m->w);
+			emit(r, m->w, NULL, NULL, 0, 0, action, "sent", m->id,
+			    NULL);
+		} else
+			row_failed(r, m->w, db_error(r->db), m->attempts, 0,
+			    action);
+		free(m->w);
+	}
+	r->nmarks = 0;
+}
+
 static int
 send_next(void *arg, struct stripe_item *it, void **udata)
 {
@@ -1030,13 +1097,13 @@ send_done(void *arg, void *udata, const struct stripe_result *res)
 
 	switch (res->outcome) {
 	case STRIPE_OK:
-		if (row_sent(r, w, res->id, res->attempts,
-		    "overage.sent") == -1)
-			row_failed(r, w, db_error(r->db), 0, 0, action);
-		else
-			emit(r, w, NULL, NULL, 0, 0, action, "sent", res->id,
-			    NULL);
-		break;
+		r->marks[r->nmarks].w = w;
+		strlcpy_(r->marks[r->nmarks].id, res->id,
+		    sizeof(r->marks[0].id));
+		r->marks[r->nmarks].attempts = res->attempts;
+		if (++r->nmarks == MARK_BATCH)
+			marks_flush(r);
+		return;
 	case STRIPE_REFUSED:
 		row_failed(r, w, res->error, res->attempts, 1, action);
 		break;
@@ -1075,6 +1142,7 @@ phase_send(struct run *r)
 		return r->sum->error[0] != '\0' ? -1 : 0;
 	}
 	stripe_invoice_items_create(r->stripe, send_next, send_done, r);
+	marks_flush(r);
 	if (r->nmismatch > 0) {
 		qsort(r->mismatch, r->nmismatch, sizeof(*r->mismatch), custcmp);
 		reconcile_rows(r, r->mismatch, r->nmismatch, 1, "retry");
