@@ -12,13 +12,16 @@
  *
  * One engine (stripe_pump) runs every request: a curl multi handle with
  * up to STRIPE_INFLIGHT requests in flight, started no faster than
- * stripe_rate per second. The limit is per rolling second, so the pacer
- * keeps the last `rate` start times and starts the next request only once
- * the oldest of them is one second plus PACE_MARGIN_US old (the server
- * sees our requests with some jitter). Between starts it keeps half the
- * even spacing, 1/(2 rate): a run that fell behind (the ledger writes
- * happen in the same loop) catches up instead of losing the time, and a
- * catch-up is never a burst.
+ * stripe_rate per second. Stripe counts per rolling second, and sees our
+ * requests with some jitter, so the pacer
+ *  - spaces starts evenly at (1 s + margin) / rate (a GCRA bucket that
+ *    lets a run that fell behind, the ledger writes happen in the same
+ *    loop, catch up by PACE_BURST requests, never closer than half that);
+ *  - and, as a hard cap, keeps the last `rate` start times and starts the
+ *    next only once the oldest is 1 s + margin old.
+ * A 429 means the server counts our requests closer together than we sent
+ * them: the margin grows by PACE_MARGIN_STEP_US (up to PACE_MARGIN_MAX_US)
+ * for the rest of the run.
  *
  * The secret key goes into the Authorization header and nowhere else:
  * never into a log line, an error message or the audit log.
@@ -44,6 +47,9 @@
 #define BACKOFF_MAX_MS		8000
 #define RETRY_AFTER_MAX_S	60
 #define PACE_MARGIN_US		50000
+#define PACE_BURST		5
+#define PACE_MARGIN_STEP_US	25000
+#define PACE_MARGIN_MAX_US	250000
 
 struct stripe {
 	const struct config	*cfg;
@@ -54,6 +60,8 @@ struct stripe {
 	long long		 nstarts;
 	long long		 head;		/* oldest start, once full */
 	int64_t			 last_start;
+	int64_t			 tat;		/* GCRA: next start on time */
+	int64_t			 margin;	/* us past a second */
 	unsigned int		 seed;
 };
 
@@ -113,6 +121,7 @@ stripe_open(const struct config *cfg)
 	s = xcalloc(1, sizeof(*s));
 	s->cfg = cfg;
 	s->rate = cfg->stripe_rate;
+	s->margin = PACE_MARGIN_US;
 	s->starts = xcalloc((size_t)s->rate, sizeof(*s->starts));
 	s->multi = curl_multi_init();
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
@@ -148,19 +157,24 @@ stripe_close(struct stripe *s)
 static int64_t
 pace_wait(const struct stripe *s, int64_t now)
 {
-	int64_t	 t = s->last_start + 1000000 / (2 * s->rate);
+	int64_t	 interval = (1000000 + s->margin) / s->rate;
+	int64_t	 t = s->tat - interval * (PACE_BURST - 1);
 
-	if (s->nstarts == s->rate && s->starts[s->head] + 1000000 +
-	    PACE_MARGIN_US > t)
-		t = s->starts[s->head] + 1000000 + PACE_MARGIN_US;
 	if (s->last_start == 0)
 		return 0;
+	if (t < s->last_start + interval / 2)
+		t = s->last_start + interval / 2;
+	if (s->nstarts == s->rate && t < s->starts[s->head] + 1000000 +
+	    s->margin)
+		t = s->starts[s->head] + 1000000 + s->margin;
 	return t > now ? t - now : 0;
 }
 
 static void
 pace_note(struct stripe *s, int64_t now)
 {
+	s->tat = (s->tat > now ? s->tat : now) +
+	    (1000000 + s->margin) / s->rate;
 	s->last_start = now;
 	s->starts[s->head] = now;
 	s->head = (s->head + 1) % s->rate;
@@ -395,6 +409,9 @@ call_judge(struct stripe *s, struct call *c, CURLcode cc,
 		}
 		retry = c->status == 409 || c->status == 429 ||
 		    c->status >= 500;
+		if (c->status == 429 && c->should_retry != 0 &&
+		    s->margin < PACE_MARGIN_MAX_US)
+			s->margin += PACE_MARGIN_STEP_US;
 		if (c->should_retry != -1)
 			retry = c->should_retry;
 		result_error(res, o, "unexpected answer");
