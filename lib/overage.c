@@ -47,6 +47,9 @@
 #define KEY_BASE_LEN		36	/* "ovg_" + 32 hex */
 #define MARK_BATCH		25	/* answers recorded per commit */
 
+#define STR(x)			#x
+#define XSTR(x)			STR(x)
+
 enum uflag { U_SEEN = 1, U_BILLED = 2, U_SKIPPED = 4, U_FAILED = 8 };
 
 static const char *const sql_lock_held =
@@ -60,7 +63,7 @@ static const char *const sql_candidates = "SELECT r.user_id, "
     "WHERE p.overage_micros > 0 AND p.monthly_calls IS NOT NULL "
     "AND r.api_calls > p.monthly_calls + r.overage_invoiced "
     "AND (r.user_id, r.period) > (?, ?) AND (? IS NULL OR r.period = ?) "
-    "ORDER BY r.user_id, r.period LIMIT 500";
+    "ORDER BY r.user_id, r.period LIMIT " XSTR(CHUNK);
 static const char *const sql_watermark = "UPDATE eco_usage_records "
     "SET overage_invoiced = overage_invoiced + ? "
     "WHERE user_id = ? AND period = ? AND overage_invoiced = ?";
@@ -74,16 +77,17 @@ static const char *const sql_ledger_insert = "INSERT INTO eco_overage_ledger "
     "l.amount_cents, COALESCE(l.stripe_customer_id, ''), " \
     "l.idempotency_key, l.state, l.attempts, " \
     "COALESCE(u.stripe_customer_id, ''), " \
-    "l.created_at < UTC_TIMESTAMP() - INTERVAL 23 HOUR " \
+    "l.created_at < UTC_TIMESTAMP() - INTERVAL " XSTR(RECONCILE_AGE_H) \
+    " HOUR " \
     "FROM eco_overage_ledger l JOIN eco_users u ON u.id = l.user_id "
 static const char *const sql_old_pending = ROW_COLUMNS
     "WHERE l.state = 'pending' "
-    "AND l.created_at < UTC_TIMESTAMP() - INTERVAL 23 HOUR "
-    "AND (? IS NULL OR l.period = ?) "
-    "ORDER BY l.stripe_customer_id, l.id LIMIT 50000";
+    "AND l.created_at < UTC_TIMESTAMP() - INTERVAL " XSTR(RECONCILE_AGE_H)
+    " HOUR AND (? IS NULL OR l.period = ?) "
+    "ORDER BY l.stripe_customer_id, l.id LIMIT " XSTR(RECONCILE_MAX);
 static const char *const sql_unsent = ROW_COLUMNS
     "WHERE l.state IN ('pending', 'failed') AND l.id > ? "
-    "AND (? IS NULL OR l.period = ?) ORDER BY l.id LIMIT 500";
+    "AND (? IS NULL OR l.period = ?) ORDER BY l.id LIMIT " XSTR(CHUNK);
 static const char *const sql_sent = "UPDATE eco_overage_ledger "
     "SET state = 'sent', stripe_item_id = ?, sent_at = UTC_TIMESTAMP(), "
     "attempts = attempts + ?, last_error = NULL "
@@ -564,11 +568,10 @@ match_item(void *arg, const struct stripe_listed *it)
 	return 0;
 }
 
+/* Room for the ids was made by phase_reconcile(). */
 static void
 verified_add(struct run *r, long long id)
 {
-	r->verified = xrealloc(r->verified,
-	    (r->nverified + 1) * sizeof(*r->verified));
 	r->verified[r->nverified++] = id;
 }
 
@@ -674,13 +677,16 @@ phase_reconcile(struct run *r)
 	struct dbp	 p[2] = { period_param(r), period_param(r) };
 	struct dbres	*q;
 	struct row	**rows = NULL;
-	size_t		 n = 0, i;
+	size_t		 n = 0, cap = 0, i;
 	int		 rc;
 
 	if ((q = db_query(r->db, sql_old_pending, p, 2)) == NULL)
 		return -1;
 	while ((rc = db_next(q)) == 1) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			rows = xrealloc(rows, cap * sizeof(*rows));
+		}
 		rows[n++] = row_read(q);
 	}
 	db_done(q);
@@ -700,6 +706,7 @@ phase_reconcile(struct run *r)
 			    "dry_run", NULL, NULL);
 		}
 	} else if (n > 0) {
+		r->verified = xcalloc(n, sizeof(*r->verified));
 		qsort(rows, n, sizeof(*rows), custcmp);
 		reconcile_rows(r, rows, n, 0, "reconcile");
 		qsort(r->verified, r->nverified, sizeof(*r->verified), idcmp);
@@ -777,7 +784,10 @@ ledger_add(struct run *r, struct cand *c)
 	return 0;
 }
 
-/* Runs ledger_add() for c[0..n-1] in one transaction. Returns 0 or -1. */
+/*
+ * Runs ledger_add() for c[0..n-1] in one transaction. Returns 0, -1 on a
+ * database error, -2 when a watermark had moved (all rolled back).
+ */
 static int
 ledger_tx(struct run *r, struct cand *c, size_t n)
 {
@@ -949,7 +959,7 @@ chunk_load(struct run *r)
 	struct dbp	 p[3] = { DBP_I(r->last_id), period_param(r),
 	    period_param(r) };
 	struct dbres	*q;
-	int		 rc;
+	int		 rc = 0;
 
 	free(r->chunk);
 	r->chunk = NULL;
@@ -967,6 +977,8 @@ chunk_load(struct run *r)
 		r->last_id = r->chunk[r->nchunk++]->id;
 	}
 	db_done(q);
+	if (rc == -1)
+		return -1;	/* send_next() frees what was read */
 	if (r->nchunk < CHUNK)
 		r->exhausted = 1;
 	return 0;
@@ -1072,6 +1084,10 @@ send_next(void *arg, struct stripe_item *it, void **udata)
 				return 0;
 			if (chunk_load(r) == -1) {
 				r->stop = 1;
+				if (r->sum->error[0] == '\0')
+					snprintf(r->sum->error,
+					    sizeof(r->sum->error),
+					    "database: %s", db_error(r->db));
 				return 0;
 			}
 			continue;

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -123,7 +124,10 @@ stripe_open(const struct config *cfg)
 	s->rate = cfg->stripe_rate;
 	s->margin = PACE_MARGIN_US;
 	s->starts = xcalloc((size_t)s->rate, sizeof(*s->starts));
-	s->multi = curl_multi_init();
+	if ((s->multi = curl_multi_init()) == NULL) {
+		stripe_close(s);
+		return NULL;
+	}
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	    (long)STRIPE_INFLIGHT);
 	buf_init(&h, 1024);
