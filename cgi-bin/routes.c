@@ -14,6 +14,7 @@ static const struct route routes[] = {
 	{ "GET",  "/api/health",		AUTH_NONE,  api_health },
 	{ "GET",  "/api/live",			AUTH_NONE,  api_live },
 	{ "GET",  "/api/secure/ping",		AUTH_KEY,   api_ping },
+	{ "POST", "/api/cron/process-overage",	AUTH_CRON,  api_cron_overage },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -29,6 +30,10 @@ route_run(struct request *r)
 		if (auth_key(r) == 0)
 			r->route->handler(r);
 		ratelimit_headers(r);
+		return;
+	case AUTH_CRON:
+		if (api_cron_auth(r) == 0)
+			r->route->handler(r);
 		return;
 	default:
 		resp_error(r, 500, "internal", "route has no authenticator");

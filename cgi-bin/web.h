@@ -94,6 +94,10 @@ void		 ratelimit_headers(struct request *);
 /* api_secure.c */
 void		 api_ping(struct request *);
 
+/* api_cron.c */
+int		 api_cron_auth(struct request *);
+void		 api_cron_overage(struct request *);
+
 /* api_health.c */
 void		 api_health(struct request *);
 void		 api_live(struct request *);
