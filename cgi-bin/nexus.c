@@ -180,6 +180,7 @@ worker_run(struct config *cfg, int fd)
 	srv.cfg = cfg;
 	srv.listen_fd = fd;
 	srv.db = db_open(cfg);
+	token_init(cfg);	/* a bad JWT key shows in the log now */
 
 	if (FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_warnx("FCGX_InitRequest failed");

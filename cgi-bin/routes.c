@@ -24,6 +24,10 @@ route_run(struct request *r)
 	case AUTH_NONE:
 		r->route->handler(r);
 		return;
+	case AUTH_USER:
+		if (auth_user(r) == 0)
+			r->route->handler(r);
+		return;
 	default:
 		resp_error(r, 500, "internal", "route has no authenticator");
 		return;
