@@ -13,6 +13,10 @@
 static const struct route routes[] = {
 	{ "GET",  "/api/health",		AUTH_NONE,  api_health },
 	{ "GET",  "/api/live",			AUTH_NONE,  api_live },
+	{ "GET",  "/api/usage/current",		AUTH_USER,  api_usage_current },
+	{ "GET",  "/api/usage/history",		AUTH_USER,  api_usage_history },
+	{ "GET",  "/api/usage/endpoints",	AUTH_USER,  api_usage_endpoints },
+	{ "GET",  "/api/usage/overage",		AUTH_USER,  api_usage_overage },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
