@@ -148,6 +148,31 @@ response_write(struct request *r, FCGX_Request *fr)
 		FCGX_PutStr(r->out.data, (int)r->out.len, fr->out);
 }
 
+/*
+ * An API-key call becomes a usage event once its response is written and
+ * before it is finished: a worker killed in between leaves a row for a
+ * call whose client saw an error, never a 200 without a row.
+ */
+static void
+usage_event(struct request *r)
+{
+	struct usage_event	 ev;
+	int64_t			 now = now_usec();
+
+	memset(&ev, 0, sizeof(ev));
+	memcpy(ev.id, r->event_id, EVENT_ID_LEN);
+	strlcpy_(ev.user_id, r->key.user_id, sizeof(ev.user_id));
+	ev.key_id = r->key.id;
+	ev.ts_ms = r->start_us / 1000;
+	strlcpy_(ev.method, r->route->method, sizeof(ev.method));
+	strlcpy_(ev.endpoint, r->route->path, sizeof(ev.endpoint));
+	ev.status = r->status;
+	ev.latency_us = (unsigned int)(now - r->start_us);
+	ev.count = r->quota.admitted && !r->quota.counted;
+	ev.limit = r->key.limit;
+	usage_record(r->srv->usage, &ev);
+}
+
 static void
 serve(struct server *srv, FCGX_Request *fr)
 {
@@ -157,6 +182,8 @@ serve(struct server *srv, FCGX_Request *fr)
 	if (request_read(&r, fr) == 0)
 		route_dispatch(&r);
 	response_write(&r, fr);
+	if (r.key.id != 0)
+		usage_event(&r);
 	FCGX_Finish_r(fr);
 	req_free(&r);
 }
@@ -180,6 +207,14 @@ worker_run(struct config *cfg, int fd)
 	srv.cfg = cfg;
 	srv.listen_fd = fd;
 	srv.db = db_open(cfg);
+	srv.keys = keycache_new((size_t)cfg->key_cache_size, cfg->key_cache_ttl,
+	    cfg->key_lookup_rate);
+	srv.counters = counters_new((size_t)cfg->key_cache_size,
+	    cfg->usage_refresh_ms);
+	if ((srv.usage = usage_start(cfg, srv.counters)) == NULL) {
+		log_warnx("usage tracking unavailable: not serving");
+		return 1;
+	}
 	token_init(cfg);	/* a bad JWT key shows in the log now */
 
 	if (FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
@@ -196,6 +231,9 @@ worker_run(struct config *cfg, int fd)
 		serve(&srv, &fr);
 	}
 	FCGX_Free(&fr, 0);
+	usage_stop(srv.usage);
+	counters_free(srv.counters);
+	keycache_free(srv.keys);
 	db_close(srv.db);
 	log_info("worker stopped");
 	return 0;

@@ -13,6 +13,7 @@
 static const struct route routes[] = {
 	{ "GET",  "/api/health",		AUTH_NONE,  api_health },
 	{ "GET",  "/api/live",			AUTH_NONE,  api_live },
+	{ "GET",  "/api/secure/ping",		AUTH_KEY,   api_ping },
 	{ "GET",  "/api/usage/current",		AUTH_USER,  api_usage_current },
 	{ "GET",  "/api/usage/history",		AUTH_USER,  api_usage_history },
 	{ "GET",  "/api/usage/endpoints",	AUTH_USER,  api_usage_endpoints },
@@ -27,6 +28,11 @@ route_run(struct request *r)
 	switch (r->route->auth) {
 	case AUTH_NONE:
 		r->route->handler(r);
+		return;
+	case AUTH_KEY:
+		if (auth_key(r) == 0)
+			r->route->handler(r);
+		ratelimit_headers(r);
 		return;
 	case AUTH_USER:
 		if (auth_user(r) == 0)

@@ -25,6 +25,7 @@ struct server {
 	struct config	*cfg;
 	struct db	*db;
 	struct keycache	*keys;
+	struct counters	*counters;
 	struct usage	*usage;
 	int		 listen_fd;
 };
@@ -43,7 +44,10 @@ struct request {
 
 	/* Who is calling, once authenticated. */
 	char		 user_id[USER_ID_MAX + 1];
-	unsigned long long key_id;
+	struct apikey	 key;		/* key.id != 0: an API-key call */
+	unsigned char	 event_id[EVENT_ID_LEN];
+	struct quota	 quota;
+	int		 quota_known;
 	const struct route *route;
 
 	/* The response. */
@@ -92,6 +96,13 @@ int		 auth_user(struct request *);
 
 /* routes.c */
 void		 route_dispatch(struct request *);
+
+/* apikey.c */
+int		 auth_key(struct request *);
+void		 ratelimit_headers(struct request *);
+
+/* api_secure.c */
+void		 api_ping(struct request *);
 
 /* api_health.c */
 void		 api_health(struct request *);

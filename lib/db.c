@@ -318,17 +318,29 @@ db_exec(struct db *db, const char *sql, const struct dbp *p, size_t np,
 	return 0;
 }
 
-/* As db_exec(), returning the AUTO_INCREMENT id of an INSERT in *id. */
+/*
+ * As db_exec(), also returning the AUTO_INCREMENT id of an INSERT (or the
+ * value of LAST_INSERT_ID(expr) in the statement) in *id.
+ */
 int
-db_exec_id(struct db *db, const char *sql, const struct dbp *p, size_t np,
-    unsigned long long *id)
+db_exec2(struct db *db, const char *sql, const struct dbp *p, size_t np,
+    unsigned long long *affected, unsigned long long *id)
 {
 	MYSQL_STMT	*st;
 
 	if ((st = db_run(db, sql, p, np)) == NULL)
 		return -1;
+	if (affected != NULL)
+		*affected = mysql_stmt_affected_rows(st);
 	*id = mysql_stmt_insert_id(st);
 	return 0;
+}
+
+int
+db_exec_id(struct db *db, const char *sql, const struct dbp *p, size_t np,
+    unsigned long long *id)
+{
+	return db_exec2(db, sql, p, np, NULL, id);
 }
 
 /*

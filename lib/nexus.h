@@ -82,6 +82,7 @@ struct config {
 
 	long long key_cache_ttl;	/* seconds a key lookup is trusted */
 	long long key_cache_size;
+	long long key_lookup_rate;	/* uncached key lookups a second */
 	long long usage_refresh_ms;
 
 	char	*jwt_secret;
@@ -147,6 +148,8 @@ int		 db_exec(struct db *, const char *, const struct dbp *, size_t,
 		    unsigned long long *);
 int		 db_exec_id(struct db *, const char *, const struct dbp *,
 		    size_t, unsigned long long *);
+int		 db_exec2(struct db *, const char *, const struct dbp *,
+		    size_t, unsigned long long *, unsigned long long *);
 struct dbres	*db_query(struct db *, const char *, const struct dbp *, size_t);
 int		 db_next(struct dbres *);
 int		 db_isnull(const struct dbres *, unsigned int);
@@ -198,16 +201,99 @@ int		 user_set_plan(struct db *, const char *, const char *);
 int		 user_list(struct db *, int (*)(void *, const struct user *),
 		    void *);
 
+/* keys.c */
+#define KEY_PREFIX	"nx_live_"
+#define KEY_RANDOM	43		/* base62: 256 bits */
+#define KEY_LEN		(sizeof(KEY_PREFIX) - 1 + KEY_RANDOM)
+#define KEY_DISPLAY	12		/* "nx_live_AbCd" */
+#define KEY_HASH_LEN	32		/* SHA-256 */
+#define KEY_NAME_MAX	100
+struct apikey {
+	unsigned long long id;
+	char		 user_id[USER_ID_MAX + 1];
+	char		 plan[PLAN_ID_MAX + 1];
+	long long	 limit;		/* calls a month; -1 unlimited */
+	int		 hard;		/* refuse calls past the limit */
+	time_t		 expires;	/* 0: never */
+	int		 revoked;
+};
+struct keyinfo {
+	unsigned long long id;
+	char		 prefix[KEY_DISPLAY + 1];
+	char		 name[KEY_NAME_MAX + 1];
+	time_t		 created, last_used, expires, revoked;	/* 0: never */
+};
+int		 key_format_valid(const char *);
+void		 key_hash(const char *, unsigned char[KEY_HASH_LEN]);
+int		 key_create(struct db *, const char *, const char *, time_t,
+		    char[KEY_LEN + 1], unsigned long long *);
+int		 key_lookup(struct db *, const unsigned char[KEY_HASH_LEN],
+		    struct apikey *);
+int		 key_list(struct db *, const char *,
+		    int (*)(void *, const struct keyinfo *), void *);
+int		 key_revoke(struct db *, unsigned long long);
+int		 key_rotate(struct db *, unsigned long long, long long,
+		    char[KEY_LEN + 1], unsigned long long *);
+
+/* keycache.c */
+enum key_result { KEY_OK, KEY_INVALID, KEY_UNAVAILABLE };
+struct keycache;
+struct keycache	*keycache_new(size_t, long long, long long);
+void		 keycache_free(struct keycache *);
+int		 keycache_get(struct keycache *, struct db *, const char *,
+		    int64_t, struct apikey *);
+
+/* quota.c */
+struct quota {
+	long long	 limit;		/* -1: unlimited */
+	long long	 used;		/* in the period, this call included */
+	long long	 remaining;	/* -1: unlimited */
+	long long	 overage;	/* calls past a soft limit */
+	int		 hard;
+	int		 admitted;
+	int		 counted;	/* already in the period's count */
+	time_t		 period;	/* first second of the month */
+	time_t		 reset;		/* first second of the next */
+};
+struct counters;
+struct counters	*counters_new(size_t, long long);
+void		 counters_free(struct counters *);
+void		 counters_written(struct counters *, const char *, time_t,
+		    long long);
+int		 quota_admit(struct db *, struct counters *,
+		    const struct apikey *, int64_t, struct quota *);
+
+/* usage.c */
+#define EVENT_ID_LEN	16
+#define ENDPOINT_MAX	128
+#define METHOD_MAX	8
+struct usage_event {
+	unsigned char	 id[EVENT_ID_LEN];
+	char		 user_id[USER_ID_MAX + 1];
+	unsigned long long key_id;
+	int64_t		 ts_ms;
+	char		 method[METHOD_MAX + 1];
+	char		 endpoint[ENDPOINT_MAX + 1];
+	int		 status;
+	unsigned int	 latency_us;
+	int		 count;		/* the writer adds it to the period */
+	long long	 limit;		/* the plan's, for overage; -1 none */
+};
+struct usage;
+struct usage	*usage_start(const struct config *, struct counters *);
+void		 usage_new_id(struct usage *, unsigned char[EVENT_ID_LEN]);
+int		 usage_record(struct usage *, const struct usage_event *);
+void		 usage_stop(struct usage *);
+int		 usage_replay(const struct config *, struct db *);
+
 /*
  * rollup.c: the daily roll-up, raw-usage retention, and the aggregator
  * that both the roll-up and the usage API (for days not rolled up) use.
  */
-#define ROUTE_METHOD_MAX	8	/* eco_api_usage.method */
-#define ROUTE_ENDPOINT_MAX	128	/* eco_api_usage.endpoint */
 #define HIST_BUCKETS		240	/* latency histogram, see rollup.c */
 struct route_stats {
-	char			 method[ROUTE_METHOD_MAX + 1];
-	char			 endpoint[ROUTE_ENDPOINT_MAX + 1];
+	char			 method[METHOD_MAX + 1];
+	char			 endpoint[ENDPOINT_MAX + 1];
 	unsigned long long	 calls;
 	unsigned long long	 errors;	/* status >= 400 */
 	unsigned long long	 lat_sum;	/* microseconds */

@@ -422,7 +422,7 @@ routes_prune(struct db *db, const char *user, const char *day,
 {
 	struct dbp	 p[4] = { DBP_S(user), DBP_S(day) };
 	struct dbres	*r;
-	char		 (*gone)[2][ROUTE_ENDPOINT_MAX + 1] = NULL;
+	char		 (*gone)[2][ENDPOINT_MAX + 1] = NULL;
 	size_t		 ngone = 0, i;
 	int		 rc, found;
 

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,11 @@ struct ctx {
 };
 
 struct opt {
-	const char	*email, *plan, *customer, *user;
+	const char	*email, *plan, *customer, *user, *name, *expires;
+	const char	*id, *grace;
+	time_t		 expires_at;
+	unsigned long long key_id;
+	long long	 grace_s;
 	const char	*date, *from, *to;
 	time_t		 from_t, to_t;		/* aggregate: days to roll up */
 };
@@ -39,6 +44,14 @@ static int	 cmd_user_create(struct ctx *, struct opt *);
 static int	 cmd_user_list(struct ctx *, struct opt *);
 static int	 cmd_user_set_plan(struct ctx *, struct opt *);
 static int	 check_aggregate(int, char **, struct opt *);
+static int	 cmd_key_create(struct ctx *, struct opt *);
+static int	 cmd_key_list(struct ctx *, struct opt *);
+static int	 cmd_key_revoke(struct ctx *, struct opt *);
+static int	 cmd_key_rotate(struct ctx *, struct opt *);
+static int	 check_key_create(int, char **, struct opt *);
+static int	 check_key_list(int, char **, struct opt *);
+static int	 check_key_id(int, char **, struct opt *);
+static int	 check_key_rotate(int, char **, struct opt *);
 static int	 check_none(int, char **, struct opt *);
 static int	 check_user_create(int, char **, struct opt *);
 static int	 check_user_set_plan(int, char **, struct opt *);
@@ -52,6 +65,13 @@ static const struct cmd cmds[] = {
 	{ "user list", "user list", check_none, cmd_user_list },
 	{ "user set-plan", "user set-plan --user ID --plan PLAN",
 	    check_user_set_plan, cmd_user_set_plan },
+	{ "key create", "key create --user ID [--name N] [--expires YYYY-MM-DD]",
+	    check_key_create, cmd_key_create },
+	{ "key list", "key list --user ID", check_key_list, cmd_key_list },
+	{ "key revoke", "key revoke --id KEY_ID", check_key_id, cmd_key_revoke },
+	{ "key rotate", "key rotate --id KEY_ID [--grace SECONDS] "
+	    "(default 86400: the old key works that long)", check_key_rotate,
+	    cmd_key_rotate },
 };
 
 #define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
@@ -84,17 +104,18 @@ bad(const char *fmt, ...)
 	return -1;
 }
 
-/* Is name one of the comma-separated words of allowed? */
+/* Returns 1 when name is one of the comma-separated words of list. */
 static int
-opt_allowed(const char *allowed, const char *name)
+in_list(const char *list, const char *name)
 {
 	size_t	 n = strlen(name);
-	const char *p;
 
-	for (p = allowed; (p = strstr(p, name)) != NULL; p += n)
-		if ((p == allowed || p[-1] == ',') &&
-		    (p[n] == ',' || p[n] == '\0'))
-			return n > 0;
+	while (*list != '\0') {
+		size_t w = strcspn(list, ",");
+		if (w == n && strncmp(list, name, n) == 0)
+			return 1;
+		list += w + (list[w] == ',');
+	}
 	return 0;
 }
 
@@ -114,7 +135,7 @@ parse_opts(int argc, char **argv, const char *allowed, struct opt *o)
 		if (strncmp(name, "--", 2) != 0)
 			return bad("unexpected argument: %s", name);
 		name += 2;
-		if (!opt_allowed(allowed, name))
+		if (!in_list(allowed, name))
 			return bad("unknown option: --%s", name);
 		if (i + 1 >= argc)
 			return bad("--%s needs a value", name);
@@ -133,6 +154,14 @@ parse_opts(int argc, char **argv, const char *allowed, struct opt *o)
 			slot = &o->from;
 		else if (strcmp(name, "to") == 0)
 			slot = &o->to;
+		else if (strcmp(name, "name") == 0)
+			slot = &o->name;
+		else if (strcmp(name, "expires") == 0)
+			slot = &o->expires;
+		else if (strcmp(name, "id") == 0)
+			slot = &o->id;
+		else if (strcmp(name, "grace") == 0)
+			slot = &o->grace;
 		if (slot == NULL)
 			return bad("unknown option: --%s", name);
 		*slot = val;
@@ -211,6 +240,71 @@ check_user_set_plan(int argc, char **argv, struct opt *o)
 	if (o->user == NULL || !user_id_valid(o->user))
 		return bad("%s", "--user eco_usr_... is required");
 	return check_plan_name(o->plan);
+}
+
+static int
+check_user_opt(struct opt *o)
+{
+	if (o->user == NULL || !user_id_valid(o->user))
+		return bad("%s", "--user eco_usr_... is required");
+	return 0;
+}
+
+static int
+check_key_create(int argc, char **argv, struct opt *o)
+{
+	if (parse_opts(argc, argv, "user,name,expires", o) == -1 ||
+	    check_user_opt(o) == -1)
+		return -1;
+	if (o->name != NULL && (o->name[0] == '\0' ||
+	    strlen(o->name) > KEY_NAME_MAX))
+		return bad("--name must be 1 to %d characters", KEY_NAME_MAX);
+	if (o->expires != NULL) {
+		if (time_parse_date(o->expires, &o->expires_at) == -1)
+			return bad("--expires must be a date, YYYY-MM-DD: %s",
+			    o->expires);
+		if (o->expires_at <= time(NULL))
+			return bad("--expires is in the past: %s", o->expires);
+	}
+	return 0;
+}
+
+static int
+check_key_list(int argc, char **argv, struct opt *o)
+{
+	if (parse_opts(argc, argv, "user", o) == -1)
+		return -1;
+	return check_user_opt(o);
+}
+
+static int
+check_key_id(int argc, char **argv, struct opt *o)
+{
+	long long	 id;
+
+	if (parse_opts(argc, argv, "id", o) == -1)
+		return -1;
+	if (o->id == NULL || parse_int(o->id, 1, INT64_MAX, &id) == -1)
+		return bad("%s", "--id KEY_ID (a number from key list) is required");
+	o->key_id = (unsigned long long)id;
+	return 0;
+}
+
+static int
+check_key_rotate(int argc, char **argv, struct opt *o)
+{
+	long long	 id;
+
+	if (parse_opts(argc, argv, "id,grace", o) == -1)
+		return -1;
+	if (o->id == NULL || parse_int(o->id, 1, INT64_MAX, &id) == -1)
+		return bad("%s", "--id KEY_ID (a number from key list) is required");
+	o->key_id = (unsigned long long)id;
+	o->grace_s = 86400;
+	if (o->grace != NULL &&
+	    parse_int(o->grace, 0, 366LL * 86400, &o->grace_s) == -1)
+		return bad("--grace must be seconds from 0 to %lld", 366LL * 86400);
+	return 0;
 }
 
 static void
@@ -338,6 +432,113 @@ cmd_user_set_plan(struct ctx *c, struct opt *o)
 	}
 	audit_log(c->db, "nexusctl", "user.set_plan", o->user, NULL, NULL);
 	printf("%s is now on %s\n", o->user, o->plan);
+	return 0;
+}
+
+static int
+cmd_key_create(struct ctx *c, struct opt *o)
+{
+	char			 key[KEY_LEN + 1], id[32];
+	unsigned long long	 kid;
+	int			 rc;
+
+	if ((rc = key_create(c->db, o->user, o->name, o->expires_at, key,
+	    &kid)) != 0) {
+		fprintf(stderr, "nexusctl: %s\n", user_strerror(rc));
+		return 1;
+	}
+	snprintf(id, sizeof(id), "{\"key_id\":%llu}", kid);
+	audit_log(c->db, "nexusctl", "key.create", o->user, id, NULL);
+	printf("%s\n", key);
+	fprintf(stderr, "key %llu created; it is shown only this once\n", kid);
+	return 0;
+}
+
+static void
+when(time_t t, char *dst, size_t n)
+{
+	if (t == 0)
+		strlcpy_(dst, "-", n);
+	else
+		time_format(t, dst, n);
+}
+
+static int
+print_key(void *arg, const struct keyinfo *k)
+{
+	char		 created[32], used[32], expires[32];
+	const char	*state = "active";
+	time_t		 now = time(NULL);
+
+	when(k->created, created, sizeof(created));
+	when(k->last_used, used, sizeof(used));
+	when(k->expires, expires, sizeof(expires));
+	if (k->revoked != 0)
+		state = "revoked";
+	else if (k->expires != 0 && k->expires <= now)
+		state = "expired";
+	printf("%-6llu  %-12s  %-8s  %-20s  %-20s  %-20s  %s\n", k->id,
+	    k->prefix, state, created, used, expires,
+	    k->name[0] ? k->name : "-");
+	return 0;
+}
+
+static int
+cmd_key_list(struct ctx *c, struct opt *o)
+{
+	struct user	 u;
+
+	if (user_get(c->db, o->user, &u) != USER_OK) {
+		fprintf(stderr, "nexusctl: no such user\n");
+		return 1;
+	}
+	printf("%-6s  %-12s  %-8s  %-20s  %-20s  %-20s  %s\n", "ID", "PREFIX",
+	    "STATE", "CREATED", "LAST USED", "EXPIRES", "NAME");
+	if (key_list(c->db, o->user, print_key, NULL) == -1) {
+		fprintf(stderr, "nexusctl: %s\n", db_error(c->db));
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_key_revoke(struct ctx *c, struct opt *o)
+{
+	char	 id[32];
+	int	 rc;
+
+	if ((rc = key_revoke(c->db, o->key_id)) != 0) {
+		fprintf(stderr, "nexusctl: %s\n", rc == USER_ERR_NOUSER ?
+		    "no such active key" : user_strerror(rc));
+		return 1;
+	}
+	snprintf(id, sizeof(id), "{\"key_id\":%llu}", o->key_id);
+	audit_log(c->db, "nexusctl", "key.revoke", NULL, id, NULL);
+	printf("key %llu revoked (workers stop accepting it within "
+	    "key_cache_ttl = %llds)\n", o->key_id, c->cfg.key_cache_ttl);
+	return 0;
+}
+
+static int
+cmd_key_rotate(struct ctx *c, struct opt *o)
+{
+	char			 key[KEY_LEN + 1], detail[96];
+	unsigned long long	 newid;
+	int			 rc;
+
+	if ((rc = key_rotate(c->db, o->key_id, o->grace_s, key, &newid)) != 0) {
+		fprintf(stderr, "nexusctl: %s\n", rc == USER_ERR_NOUSER ?
+		    "no such key" : rc == USER_ERR_INVALID ?
+		    "the key is revoked" : user_strerror(rc));
+		return 1;
+	}
+	snprintf(detail, sizeof(detail),
+	    "{\"key_id\":%llu,\"new_key_id\":%llu,\"grace\":%lld}",
+	    o->key_id, newid, o->grace_s);
+	audit_log(c->db, "nexusctl", "key.rotate", NULL, detail, NULL);
+	printf("%s\n", key);
+	fprintf(stderr, "key %llu replaces key %llu, which stops working in "
+	    "%llds\n", newid, o->key_id, o->grace_s);
 	return 0;
 }
 
