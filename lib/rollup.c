@@ -28,7 +28,7 @@
 #include "nexus.h"
 
 #define ROLLUP_LOCK		"nexus_rollup"
-#define ROLLUP_COMMIT_EVERY	64	/* users per transaction */
+#define ROLLUP_COMMIT_EVERY	128	/* users per transaction */
 #define ROLLUP_PURGE_CHUNK	10000	/* raw rows per DELETE */
 #define STR_(x)			#x
 #define STR(x)			STR_(x)
@@ -47,35 +47,46 @@ static const char *const sql_day_rolled_users = "SELECT user_id "
 static const char *const sql_day_state = "SELECT complete, raw_rows, "
     "purged_at IS NOT NULL FROM eco_rollup_days WHERE day = ?";
 /*
- * rolled_up_at is assigned first, while the other columns still hold
- * their old values: it moves only when something else changes.
+ * The roll-up writes with multi-row upserts of 1, 2, 4 .. BATCH_MAX rows
+ * (built once by batch_sql). In eco_usage_daily, rolled_up_at is assigned
+ * first, while the other columns still hold their old values: it moves
+ * only when something else changes. Unchanged rows are not rewritten.
  */
-static const char *const sql_daily_upsert = "INSERT INTO eco_usage_daily "
-    "(user_id, day, calls, successes, errors, latency_avg_us, "
-    "latency_p95_us, top_endpoints, rolled_up_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP()) "
-    "ON DUPLICATE KEY UPDATE rolled_up_at = IF(calls = VALUES(calls) AND "
-    "successes = VALUES(successes) AND errors = VALUES(errors) AND "
-    "latency_avg_us = VALUES(latency_avg_us) AND "
-    "latency_p95_us = VALUES(latency_p95_us) AND "
-    "top_endpoints = VALUES(top_endpoints), rolled_up_at, "
-    "VALUES(rolled_up_at)), calls = VALUES(calls), "
-    "successes = VALUES(successes), errors = VALUES(errors), "
-    "latency_avg_us = VALUES(latency_avg_us), "
-    "latency_p95_us = VALUES(latency_p95_us), "
-    "top_endpoints = VALUES(top_endpoints)";
+#define BATCH_SIZES	9
+#define BATCH_MAX	(1 << (BATCH_SIZES - 1))
+struct batch_kind {
+	const char	*head, *row, *tail;
+	unsigned int	 ncol;
+	char		*sql[BATCH_SIZES];
+};
+static struct batch_kind daily_kind = {
+	"INSERT INTO eco_usage_daily (user_id, day, calls, successes, errors, "
+	"latency_avg_us, latency_p95_us, top_endpoints, rolled_up_at) VALUES ",
+	"(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP())",
+	" ON DUPLICATE KEY UPDATE rolled_up_at = IF(calls = VALUES(calls) AND "
+	"successes = VALUES(successes) AND errors = VALUES(errors) AND "
+	"latency_avg_us = VALUES(latency_avg_us) AND "
+	"latency_p95_us = VALUES(latency_p95_us) AND "
+	"top_endpoints = VALUES(top_endpoints), rolled_up_at, "
+	"VALUES(rolled_up_at)), calls = VALUES(calls), "
+	"successes = VALUES(successes), errors = VALUES(errors), "
+	"latency_avg_us = VALUES(latency_avg_us), "
+	"latency_p95_us = VALUES(latency_p95_us), "
+	"top_endpoints = VALUES(top_endpoints)", 8, { NULL }
+};
+static struct batch_kind routes_kind = {
+	"INSERT INTO eco_usage_daily_routes (user_id, day, method, endpoint, "
+	"calls, errors, latency_sum_us, latency_max_us, latency_hist) VALUES ",
+	"(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	" ON DUPLICATE KEY UPDATE calls = VALUES(calls), "
+	"errors = VALUES(errors), latency_sum_us = VALUES(latency_sum_us), "
+	"latency_max_us = VALUES(latency_max_us), "
+	"latency_hist = VALUES(latency_hist)", 9, { NULL }
+};
 static const char *const sql_daily_delete = "DELETE FROM eco_usage_daily "
     "WHERE user_id = ? AND day = ?";
-static const char *const sql_routes_upsert = "INSERT INTO "
-    "eco_usage_daily_routes (user_id, day, method, endpoint, calls, errors, "
-    "latency_sum_us, latency_max_us, latency_hist) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON DUPLICATE KEY UPDATE calls = VALUES(calls), "
-    "errors = VALUES(errors), latency_sum_us = VALUES(latency_sum_us), "
-    "latency_max_us = VALUES(latency_max_us), "
-    "latency_hist = VALUES(latency_hist)";
-static const char *const sql_routes_existing = "SELECT method, endpoint "
-    "FROM eco_usage_daily_routes WHERE user_id = ? AND day = ?";
+static const char *const sql_routes_existing = "SELECT user_id, method, "
+    "endpoint FROM eco_usage_daily_routes WHERE day = ?";
 static const char *const sql_routes_delete_one = "DELETE FROM "
     "eco_usage_daily_routes WHERE user_id = ? AND day = ? AND method = ? "
     "AND endpoint = ?";
@@ -415,45 +426,151 @@ top_json(const struct usage_agg *a)
 	return s;
 }
 
-/* Deletes stored routes of (user, day) that a holds no more. */
-static int
-routes_prune(struct db *db, const char *user, const char *day,
-    const struct usage_agg *a)
+/* Builds the multi-row statements of a kind (once per process). */
+static void
+batch_sql(struct batch_kind *k)
 {
-	struct dbp	 p[4] = { DBP_S(user), DBP_S(day) };
-	struct dbres	*r;
-	char		 (*gone)[2][ENDPOINT_MAX + 1] = NULL;
-	size_t		 ngone = 0, i;
-	int		 rc, found;
+	struct buf	 b;
+	size_t		 i, n;
 
-	if ((r = db_query(db, sql_routes_existing, p, 2)) == NULL)
-		return -1;
-	while ((rc = db_next(r)) == 1) {
-		for (i = 0, found = 0; i < a->nroutes && !found; i++)
-			found = strcmp(a->routes[i].method, db_str(r, 0)) == 0 &&
-			    strcmp(a->routes[i].endpoint, db_str(r, 1)) == 0;
-		if (found)
-			continue;
-		gone = xrealloc(gone, (ngone + 1) * sizeof(*gone));
-		strlcpy_(gone[ngone][0], db_str(r, 0), sizeof(gone[0][0]));
-		strlcpy_(gone[ngone][1], db_str(r, 1), sizeof(gone[0][1]));
-		ngone++;
+	if (k->sql[0] != NULL)
+		return;
+	for (i = 0; i < BATCH_SIZES; i++) {
+		buf_init(&b, 1024 * 1024);
+		buf_addstr(&b, k->head);
+		for (n = 0; n < ((size_t)1 << i); n++) {
+			if (n > 0)
+				buf_addstr(&b, ",");
+			buf_addstr(&b, k->row);
+		}
+		buf_addstr(&b, k->tail);
+		k->sql[i] = b.data;
 	}
-	db_done(r);
-	for (i = 0; rc == 0 && i < ngone; i++) {
-		p[2] = DBP_S(gone[i][0]);
-		p[3] = DBP_S(gone[i][1]);
-		if (db_exec(db, sql_routes_delete_one, p, 4, NULL) == -1)
-			rc = -1;
-	}
-	free(gone);
-	return rc;
 }
 
-/* Writes one user's day. Returns 0 or -1. */
+/*
+ * Rows waiting for one multi-row upsert. Strings and blobs are copied
+ * into arena; until the flush, their dbp holds an offset into it.
+ */
+struct batch {
+	struct batch_kind	*k;
+	struct dbp		*p;
+	size_t			 rows;
+	struct buf		 arena;
+};
+
+static void
+batch_init(struct batch *b, struct batch_kind *k)
+{
+	batch_sql(k);
+	b->k = k;
+	b->p = xcalloc((size_t)BATCH_MAX * k->ncol, sizeof(*b->p));
+	b->rows = 0;
+	buf_init(&b->arena, 64 * 1024 * 1024);
+}
+
+static void
+batch_free(struct batch *b)
+{
+	free(b->p);
+	buf_free(&b->arena);
+}
+
+/* Writes the pending rows. Returns 0 or -1. */
+static int
+batch_flush(struct db *db, struct batch *b)
+{
+	size_t		 i, off = 0, n, ncol = b->k->ncol;
+	int		 s;
+
+	for (i = 0; i < b->rows * ncol; i++)
+		if (b->p[i].type == DBP_STR || b->p[i].type == DBP_BLOB)
+			b->p[i].s = b->arena.data + (uintptr_t)b->p[i].s;
+	while (off < b->rows) {
+		for (s = BATCH_SIZES - 1; ((size_t)1 << s) > b->rows - off; s--)
+			;
+		n = (size_t)1 << s;
+		if (db_exec(db, b->k->sql[s], b->p + off * ncol, n * ncol,
+		    NULL) == -1)
+			return -1;
+		off += n;
+	}
+	b->rows = 0;
+	buf_reset(&b->arena);
+	return 0;
+}
+
+/* Queues one row (k->ncol values), flushing a full batch. Returns 0 or -1. */
+static int
+batch_add(struct db *db, struct batch *b, const struct dbp *row)
+{
+	struct dbp	*p = b->p + b->rows * b->k->ncol;
+	unsigned int	 i;
+
+	for (i = 0; i < b->k->ncol; i++) {
+		p[i] = row[i];
+		if (row[i].type != DBP_STR && row[i].type != DBP_BLOB)
+			continue;
+		p[i].s = (const void *)(uintptr_t)b->arena.len;
+		if (buf_add(&b->arena, row[i].s, row[i].n) == -1)
+			return -1;
+	}
+	if (++b->rows == BATCH_MAX)
+		return batch_flush(db, b);
+	return 0;
+}
+
+static int
+strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Deletes the stored routes of user (from the day's sorted list of
+ * "user\tmethod\tendpoint") that a holds no more: only when raw rows went away behind the roll-up's back.
+ */
+static int
+routes_prune(struct db *db, const char *user, const char *day,
+    const struct usage_agg *a, char **stored, size_t nstored)
+{
+	size_t		 lo = 0, hi = nstored, ul = strlen(user), i, j;
+	char		*method, *endpoint, *tab;
+
+	while (lo < hi) {	/* the first entry not below user's */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(stored[mid], user) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < nstored && strncmp(stored[i], user, ul) == 0 &&
+	    stored[i][ul] == '\t'; i++) {
+		method = stored[i] + ul + 1;
+		if ((tab = strchr(method, '\t')) == NULL)
+			continue;
+		endpoint = tab + 1;
+		for (j = 0; j < a->nroutes; j++)
+			if (strncmp(a->routes[j].method, method,
+			    (size_t)(tab - method)) == 0 &&
+			    a->routes[j].method[tab - method] == '\0' &&
+			    strcmp(a->routes[j].endpoint, endpoint) == 0)
+				break;
+		if (j < a->nroutes)
+			continue;
+		struct dbp p[4] = { DBP_S(user), DBP_S(day),
+		    DBP_SN(method, (size_t)(tab - method)), DBP_S(endpoint) };
+		if (db_exec(db, sql_routes_delete_one, p, 4, NULL) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Queues (or deletes) one user's day. Returns 0 or -1. */
 static int
 rollup_write(struct db *db, const char *user, const char *day,
-    struct usage_agg *a)
+    struct usage_agg *a, struct batch *daily, struct batch *routes)
 {
 	unsigned char	 hist[HIST_BUCKETS * 11];
 	char		*top;
@@ -463,9 +580,7 @@ rollup_write(struct db *db, const char *user, const char *day,
 	if (a->calls == 0) {
 		struct dbp p[2] = { DBP_S(user), DBP_S(day) };
 
-		if (db_exec(db, sql_daily_delete, p, 2, NULL) == -1)
-			return -1;
-		return routes_prune(db, user, day, a);
+		return db_exec(db, sql_daily_delete, p, 2, NULL);
 	}
 	agg_sort(a);
 	top = top_json(a);
@@ -473,7 +588,7 @@ rollup_write(struct db *db, const char *user, const char *day,
 	    DBP_I(a->calls - a->errors), DBP_I(a->errors),
 	    DBP_I(avg_round(a->lat_sum, a->calls)), DBP_I(agg_p95(a)),
 	    DBP_S(top) };
-	if (db_exec(db, sql_daily_upsert, d, 8, NULL) == -1)
+	if (batch_add(db, daily, d) == -1)
 		rc = -1;
 	free(top);
 	for (i = 0; rc == 0 && i < a->nroutes; i++) {
@@ -483,36 +598,62 @@ rollup_write(struct db *db, const char *user, const char *day,
 		struct dbp q[9] = { DBP_S(user), DBP_S(day), DBP_S(r->method),
 		    DBP_S(r->endpoint), DBP_I(r->calls), DBP_I(r->errors),
 		    DBP_I(r->lat_sum), DBP_I(r->lat_max), DBP_B(hist, hl) };
-		if (db_exec(db, sql_routes_upsert, q, 9, NULL) == -1)
+		if (batch_add(db, routes, q) == -1)
 			rc = -1;
 	}
-	if (rc == 0)
-		rc = routes_prune(db, user, day, a);
 	return rc;
 }
 
+/*
+ * Adds the strings of column 0 of sql's rows (columns 0..ncol-1 joined by
+ * tabs when ncol > 1) to *list. Returns 0 or -1.
+ */
 static int
-strp_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Adds the user ids sql returns (one parameter set p) to *list. */
-static int
-users_collect(struct db *db, const char *sql, const struct dbp *p, size_t np,
-    char ***list, size_t *n)
+strings_collect(struct db *db, const char *sql, const struct dbp *p,
+    size_t np, unsigned int ncol, char ***list, size_t *n)
 {
 	struct dbres	*r;
+	struct buf	 b;
+	unsigned int	 i;
 	int		 rc;
 
 	if ((r = db_query(db, sql, p, np)) == NULL)
 		return -1;
+	buf_init(&b, 4096);
 	while ((rc = db_next(r)) == 1) {
+		buf_reset(&b);
+		for (i = 0; i < ncol; i++)
+			if (buf_addstr(&b, i > 0 ? "\t" : "") == -1 ||
+			    buf_addstr(&b, db_str(r, i)) == -1)
+				break;
 		*list = xrealloc(*list, (*n + 1) * sizeof(**list));
-		(*list)[(*n)++] = xstrdup(db_str(r, 0));
+		(*list)[(*n)++] = xstrdup(b.data);
 	}
+	buf_free(&b);
 	db_done(r);
 	return rc;
+}
+
+/* The user of a "user\tmethod\tendpoint" entry, as a new string. */
+static char *
+entry_user(const char *e)
+{
+	size_t	 n = strcspn(e, "\t");
+	char	*u = xmalloc(n + 1);
+
+	memcpy(u, e, n);
+	u[n] = '\0';
+	return u;
+}
+
+static void
+strings_free(char **list, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
 }
 
 /* Reads eco_rollup_days for day: returns 1 found, 0 not, -1 error. */
@@ -536,18 +677,19 @@ day_state(struct db *db, const char *day, int *complete,
 }
 
 /*
- * Rolls up the UTC day starting at day (a midnight), as of now. Fills *st.
- * Returns ROLLUP_DONE, ROLLUP_PURGED (the day's raw rows were deleted by
- * retention: its aggregates are final and left alone) or ROLLUP_ERR. The
- * caller holds the roll-up lock.
+ * Rolls up the UTC day starting at day (a midnight), as of now. Adds to
+ * *st. Returns ROLLUP_DONE, ROLLUP_PURGED (the day's raw rows were deleted
+ * by retention: its aggregates are final and left alone) or ROLLUP_ERR.
+ * The caller holds the roll-up lock.
  */
 static int
 rollup_day_locked(struct db *db, time_t day, time_t now,
     struct rollup_stats *st)
 {
-	char		 date[16], **users = NULL;
-	size_t		 nusers = 0, i, j, active = 0, pending = 0;
+	char		 date[16], **users = NULL, **stored = NULL;
+	size_t		 nusers = 0, nstored = 0, i, active = 0, pending = 0;
 	struct usage_agg a;
+	struct batch	 daily, routes;
 	long long	 rows = 0, n, raw_rows;
 	int		 complete, purged = 0, rc = ROLLUP_ERR;
 	int64_t		 t0 = now_usec();
@@ -558,56 +700,72 @@ rollup_day_locked(struct db *db, time_t day, time_t now,
 	if (purged)
 		return ROLLUP_PURGED;
 	complete = now >= day + DAY;
+	agg_init(&a, 1);
+	batch_init(&daily, &daily_kind);
+	batch_init(&routes, &routes_kind);
 	{
 		struct dbp p[2] = { DBP_I(day), DBP_I(day + DAY) };
 		struct dbp q[1] = { DBP_S(date) };
 
-		if (users_collect(db, sql_day_users, p, 2, &users, &nusers) ||
-		    users_collect(db, sql_day_rolled_users, q, 1, &users,
-		    &nusers))
+		/* Users with raw rows, and users with aggregates to redo. */
+		if (strings_collect(db, sql_day_users, p, 2, 1, &users,
+		    &nusers) == -1 || strings_collect(db, sql_day_rolled_users,
+		    q, 1, 1, &users, &nusers) == -1 ||
+		    strings_collect(db, sql_routes_existing, q, 1, 3, &stored,
+		    &nstored) == -1)
 			goto out;
 	}
+	for (i = 0; i < nstored; i++) {
+		users = xrealloc(users, (nusers + 1) * sizeof(*users));
+		users[nusers++] = entry_user(stored[i]);
+	}
 	qsort(users, nusers, sizeof(*users), strp_cmp);
-	agg_init(&a, 1);
+	qsort(stored, nstored, sizeof(*stored), strp_cmp);
 	for (i = 0; i < nusers; i++) {
 		if (i > 0 && strcmp(users[i], users[i - 1]) == 0)
 			continue;
 		if (pending == 0 && db_begin(db) == -1)
-			goto fail;
+			goto out;
 		agg_free(&a);
 		if ((n = agg_raw(db, &a, users[i], day, day + DAY)) == -1 ||
-		    rollup_write(db, users[i], date, &a) == -1) {
-			db_rollback(db);
+		    rollup_write(db, users[i], date, &a, &daily, &routes) == -1 ||
+		    routes_prune(db, users[i], date, &a, stored, nstored) == -1)
 			goto fail;
-		}
 		rows += n;
 		active += n > 0;
 		if (++pending == ROLLUP_COMMIT_EVERY) {
-			if (db_commit(db) == -1)
+			if (batch_flush(db, &daily) == -1 ||
+			    batch_flush(db, &routes) == -1 || db_commit(db) == -1)
 				goto fail;
 			pending = 0;
 		}
 	}
-	if (pending > 0 && db_commit(db) == -1)
+	if (pending > 0 && (batch_flush(db, &daily) == -1 ||
+	    batch_flush(db, &routes) == -1 || db_commit(db) == -1))
 		goto fail;
+	pending = 0;
 	{
 		struct dbp p[4] = { DBP_S(date), DBP_I(complete), DBP_I(rows),
 		    DBP_I(active) };
 
 		if (db_exec(db, sql_day_record, p, 4, NULL) == -1)
-			goto fail;
+			goto out;
 	}
 	st->days++;
 	st->users += (long long)active;
 	st->rows += rows;
 	st->usec += now_usec() - t0;
 	rc = ROLLUP_DONE;
+	goto out;
 fail:
-	agg_free(&a);
+	if (pending > 0)
+		db_rollback(db);
 out:
-	for (j = 0; j < nusers; j++)
-		free(users[j]);
-	free(users);
+	agg_free(&a);
+	batch_free(&daily);
+	batch_free(&routes);
+	strings_free(users, nusers);
+	strings_free(stored, nstored);
 	return rc;
 }
 
