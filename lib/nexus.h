@@ -285,6 +285,7 @@ void		 usage_new_id(struct usage *, unsigned char[EVENT_ID_LEN]);
 int		 usage_record(struct usage *, const struct usage_event *);
 void		 usage_stop(struct usage *);
 int		 usage_replay(const struct config *, struct db *);
+int		 usage_event_parse(char *, struct usage_event *);
 
 /*
  * rollup.c: the daily roll-up, raw-usage retention, and the aggregator
