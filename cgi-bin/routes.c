@@ -15,6 +15,10 @@ static const struct route routes[] = {
 	{ "GET",  "/api/live",			AUTH_NONE,  api_live },
 	{ "GET",  "/api/secure/ping",		AUTH_KEY,   api_ping },
 	{ "POST", "/api/cron/process-overage",	AUTH_CRON,  api_cron_overage },
+	{ "GET",  "/api/usage/current",		AUTH_USER,  api_usage_current },
+	{ "GET",  "/api/usage/history",		AUTH_USER,  api_usage_history },
+	{ "GET",  "/api/usage/endpoints",	AUTH_USER,  api_usage_endpoints },
+	{ "GET",  "/api/usage/overage",		AUTH_USER,  api_usage_overage },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -30,6 +34,10 @@ route_run(struct request *r)
 		if (auth_key(r) == 0)
 			r->route->handler(r);
 		ratelimit_headers(r);
+		return;
+	case AUTH_USER:
+		if (auth_user(r) == 0)
+			r->route->handler(r);
 		return;
 	case AUTH_CRON:
 		if (api_cron_auth(r) == 0)
