@@ -400,6 +400,8 @@ int		 overage_billable(long long, long long, long long *,
 int		 overage_describe(char *, size_t, long long, long long,
 		    time_t);
 int		 overage_period_parse(const char *, char *, size_t);
+
+/*
  * rollup.c: the daily roll-up, raw-usage retention, and the aggregator
  * that both the roll-up and the usage API (for days not rolled up) use.
  */
