@@ -3,8 +3,9 @@
  * counted twice (DESIGN.md, decision 4).
  *
  * The request path appends each event as one line to the worker's current
- * spool segment (one write(2); it survives the process being killed) and
- * goes on. A flusher thread in the same worker, with its own database
+ * spool segment and goes on. Segments are files mapped MAP_SHARED: an
+ * event is in the page cache as soon as it is copied, so it survives the
+ * process being killed, and appending costs no system call. A flusher thread in the same worker, with its own database
  * connection, takes a segment once it holds flush_batch events or is
  * flush_interval_ms old, writes its events with multi-row INSERTs and adds
  * them to the period counters in the same transaction, then unlinks it.
@@ -18,13 +19,14 @@
  * event id): a chunk whose INSERT did not add every row is done again row
  * by row, and only the rows actually added are counted.
  *
- * While the database is down nothing is rotated past the one segment
- * waiting to be written: the current segment grows on disk, memory does
- * not, and the backlog is written in chunks of flush_batch when it is back.
+ * While the database is down, segments fill up to SEGMENT_BYTES and queue
+ * on disk (memory holds only their descriptors), and the backlog is
+ * written in chunks of flush_batch when it is back.
  */
 #include "config.h"
 
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -45,10 +47,13 @@
 #define LINE_MAX_LEN	512
 #define CHUNK_MAX	1024	/* events per transaction, whatever flush_batch */
 #define INSERT_SIZES	11	/* multi-row INSERTs of 1, 2, 4 .. 1024 rows */
+#define SEGMENT_BYTES	(16 * 1024 * 1024)	/* sparse until written */
 
 struct segment {
 	int		 fd;		/* -1: none */
 	char		 path[PATH_MAX];
+	char		*map;		/* while being appended to */
+	size_t		 off;
 	long long	 events;
 	int64_t		 opened_ms;
 };
@@ -65,7 +70,8 @@ struct usage {
 	uint64_t		 seq;
 	unsigned long		 segno;
 	struct segment		 cur;	/* being appended to */
-	struct segment		 ready;	/* waiting for the flusher */
+	struct segment		*queue;	/* full ones, oldest first */
+	size_t			 nqueue;
 };
 
 /* One row's columns, in the order of the INSERT below. */
@@ -371,6 +377,10 @@ segment_write(struct db *db, struct counters *cs, int fd, const char *path,
 			break;
 		off += r;
 		for (i = 0; i < r; i++) {
+			if (buf[i] == '\0') {	/* the unwritten, zero tail */
+				r = 0;
+				break;
+			}
 			if (buf[i] != '\n') {
 				if (ll + 1 < sizeof(line))
 					line[ll++] = buf[i];
@@ -389,6 +399,8 @@ segment_write(struct db *db, struct counters *cs, int fd, const char *path,
 			ll = 0;
 			toolong = 0;
 		}
+		if (r == 0)
+			break;
 	}
 	/* A last line without its newline was cut off mid-write: not an event. */
 	if (nev > 0 && write_chunk(db, cs, ev, nev) == -1)
@@ -399,33 +411,55 @@ out:
 	return rc;
 }
 
+/* Creates, locks and maps a new segment. Returns 0 or -1 (logged). */
 static int
 segment_open(struct usage *u, struct segment *s)
 {
+	void	*map;
+
 	snprintf(s->path, sizeof(s->path), "%s/%s-%06lu.spool",
 	    u->cfg->spool_dir, u->tag, ++u->segno);
-	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-	    0600);
+	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->fd == -1) {
 		log_warnx("%s: %s", s->path, strerror(errno));
 		return -1;
 	}
-	if (flock(s->fd, LOCK_EX | LOCK_NB) == -1) {
-		log_warnx("%s: flock: %s", s->path, strerror(errno));
+	if (flock(s->fd, LOCK_EX | LOCK_NB) == -1 ||
+	    ftruncate(s->fd, SEGMENT_BYTES) == -1 ||
+	    (map = mmap(NULL, SEGMENT_BYTES, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, s->fd, 0)) == MAP_FAILED) {
+		log_warnx("%s: %s", s->path, strerror(errno));
+		unlink(s->path);
 		close(s->fd);
 		s->fd = -1;
 		return -1;
 	}
+	s->map = map;
+	s->off = 0;
 	s->events = 0;
 	s->opened_ms = mono_ms();
 	return 0;
 }
 
-/* Hands the current segment to the flusher. Called with the lock held. */
+/* Done appending: unmap, and cut the file to what was written. */
+static void
+segment_seal(struct segment *s)
+{
+	if (s->map == NULL)
+		return;
+	munmap(s->map, SEGMENT_BYTES);
+	s->map = NULL;
+	if (ftruncate(s->fd, (off_t)s->off) == -1)
+		log_warnx("%s: %s", s->path, strerror(errno));
+}
+
+/* Queues the current segment for the flusher. Called with the lock held. */
 static void
 segment_rotate(struct usage *u)
 {
-	u->ready = u->cur;
+	segment_seal(&u->cur);
+	u->queue = xrealloc(u->queue, (u->nqueue + 1) * sizeof(*u->queue));
+	u->queue[u->nqueue++] = u->cur;
 	u->cur.fd = -1;
 	u->cur.events = 0;
 	pthread_cond_signal(&u->cv);
@@ -504,11 +538,11 @@ flusher(void *arg)
 			next_scan = now + ORPHAN_SCAN_MS;
 		}
 		pthread_mutex_lock(&u->mu);
-		if (u->ready.fd == -1 && u->cur.fd != -1 && u->cur.events > 0 &&
+		if (u->nqueue == 0 && u->cur.fd != -1 && u->cur.events > 0 &&
 		    (u->stopping || now - u->cur.opened_ms >= interval ||
 		    u->cur.events >= u->cfg->flush_batch))
 			segment_rotate(u);
-		if (u->ready.fd == -1 && !u->stopping) {
+		if (u->nqueue == 0 && !u->stopping) {
 			int64_t wait = interval;
 			if (u->cur.fd != -1 && u->cur.events > 0)
 				wait = u->cur.opened_ms + interval - now;
@@ -516,18 +550,21 @@ flusher(void *arg)
 			pthread_mutex_unlock(&u->mu);
 			continue;
 		}
-		seg = u->ready;
+		if (u->nqueue == 0) {
+			pthread_mutex_unlock(&u->mu);
+			break;		/* stopping, nothing left */
+		}
+		seg = u->queue[0];
 		stopping = u->stopping;
 		pthread_mutex_unlock(&u->mu);
 
-		if (seg.fd == -1)
-			break;		/* stopping, nothing left */
 		if (segment_write(db, u->counters, seg.fd, seg.path,
 		    (size_t)u->cfg->flush_batch) == 0) {
 			unlink(seg.path);
 			close(seg.fd);
 			pthread_mutex_lock(&u->mu);
-			u->ready.fd = -1;
+			memmove(&u->queue[0], &u->queue[1],
+			    --u->nqueue * sizeof(*u->queue));
 			pthread_mutex_unlock(&u->mu);
 			failed = 0;
 			continue;
@@ -568,7 +605,7 @@ usage_start(const struct config *cfg, struct counters *cs)
 	u = xcalloc(1, sizeof(*u));
 	u->cfg = cfg;
 	u->counters = cs;
-	u->cur.fd = u->ready.fd = -1;
+	u->cur.fd = -1;
 	if (random_bytes(u->idprefix, sizeof(u->idprefix)) == -1 ||
 	    random_bytes(r, sizeof(r)) == -1) {
 		free(u);
@@ -620,24 +657,20 @@ int
 usage_record(struct usage *u, const struct usage_event *ev)
 {
 	char		 line[LINE_MAX_LEN];
-	ssize_t		 w;
 	int		 len, rc = -1;
 
 	pthread_mutex_lock(&u->mu);
 	if ((len = event_format(ev, line, sizeof(line))) == -1)
 		goto out;
+	if (u->cur.fd != -1 && u->cur.off + (size_t)len > SEGMENT_BYTES)
+		segment_rotate(u);	/* full: the database must be away */
 	if (u->cur.fd == -1 && segment_open(u, &u->cur) == -1)
 		goto out;
-	/* One write(2) of a whole line: a kill leaves whole lines behind. */
-	do
-		w = write(u->cur.fd, line, (size_t)len);
-	while (w == -1 && errno == EINTR);
-	if (w != len) {
-		log_warnx("%s: short write: %s", u->cur.path, strerror(errno));
-		goto out;
-	}
+	/* A kill mid-copy leaves a line without its newline: not an event. */
+	memcpy(u->cur.map + u->cur.off, line, (size_t)len);
+	u->cur.off += (size_t)len;
 	u->cur.events++;
-	if (u->cur.events >= u->cfg->flush_batch && u->ready.fd == -1)
+	if (u->cur.events >= u->cfg->flush_batch && u->nqueue == 0)
 		segment_rotate(u);
 	rc = 0;
 out:
@@ -656,10 +689,14 @@ usage_stop(struct usage *u)
 	pthread_cond_signal(&u->cv);
 	pthread_mutex_unlock(&u->mu);
 	pthread_join(u->thread, NULL);
-	if (u->cur.fd != -1)
-		close(u->cur.fd);	/* unwritten: replayed by the next worker */
-	if (u->ready.fd != -1)
-		close(u->ready.fd);
+	/* What could not be written stays for the next worker to replay. */
+	if (u->cur.fd != -1) {
+		segment_seal(&u->cur);
+		close(u->cur.fd);
+	}
+	while (u->nqueue > 0)
+		close(u->queue[--u->nqueue].fd);
+	free(u->queue);
 	pthread_mutex_destroy(&u->mu);
 	pthread_cond_destroy(&u->cv);
 	free(u);
