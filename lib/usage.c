@@ -137,15 +137,27 @@ event_format(const struct usage_event *ev, char *line, size_t n)
 }
 
 static int
+hexdigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes exactly 2n lowercase hex digits (as hex_encode writes them). */
+static int
 unhex(const char *s, unsigned char *out, size_t n)
 {
 	size_t	 i;
 
 	for (i = 0; i < n; i++) {
-		unsigned int v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+		int hi = hexdigit(s[2 * i]), lo = hi < 0 ? -1 : hexdigit(s[2 * i + 1]);
+
+		if (lo < 0)
 			return -1;
-		out[i] = (unsigned char)v;
+		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return s[2 * n] == '\0' ? 0 : -1;
 }
