@@ -215,6 +215,7 @@ worker_run(struct config *cfg, int fd)
 		log_warnx("usage tracking unavailable: not serving");
 		return 1;
 	}
+	token_init(cfg);	/* a bad JWT key shows in the log now */
 
 	if (FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_warnx("FCGX_InitRequest failed");

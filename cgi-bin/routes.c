@@ -30,6 +30,10 @@ route_run(struct request *r)
 			r->route->handler(r);
 		ratelimit_headers(r);
 		return;
+	case AUTH_USER:
+		if (auth_user(r) == 0)
+			r->route->handler(r);
+		return;
 	default:
 		resp_error(r, 500, "internal", "route has no authenticator");
 		return;

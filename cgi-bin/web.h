@@ -84,6 +84,10 @@ size_t		 http_params_size(char **);
 int		 http_path_from_uri(const char *, char *, size_t,
 		    const char **);
 
+/* auth.c */
+const char	*auth_bearer(const struct request *);
+int		 auth_user(struct request *);
+
 /* routes.c */
 void		 route_dispatch(struct request *);
 

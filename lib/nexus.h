@@ -285,5 +285,25 @@ void		 usage_new_id(struct usage *, unsigned char[EVENT_ID_LEN]);
 int		 usage_record(struct usage *, const struct usage_event *);
 void		 usage_stop(struct usage *);
 int		 usage_replay(const struct config *, struct db *);
+/* token.c: JWT verification (RFC 7519, RFC 8725) */
+#define TOKEN_MAX	8192	/* longer bearer tokens are refused unread */
+enum token_result {
+	TOKEN_OK = 0,
+	TOKEN_MALFORMED,	/* not a compact JWS with JSON header and claims */
+	TOKEN_TOO_LONG,
+	TOKEN_ALG,		/* alg is not the configured one (or "none") */
+	TOKEN_SIGNATURE,
+	TOKEN_NO_EXP,
+	TOKEN_EXPIRED,
+	TOKEN_NOT_YET,		/* nbf in the future */
+	TOKEN_ISSUER,
+	TOKEN_AUDIENCE,
+	TOKEN_SUBJECT,		/* sub missing or not a user id */
+	TOKEN_CONFIG		/* no usable secret or public key: our fault */
+};
+int		 token_init(const struct config *);
+int		 token_verify(const struct config *, const char *, time_t,
+		    char *, size_t);
+const char	*token_strerror(int);
 
 #endif /* NEXUS_H */
