@@ -14,6 +14,8 @@ static const struct route routes[] = {
 	{ "GET",  "/api/health",		AUTH_NONE,  api_health },
 	{ "GET",  "/api/live",			AUTH_NONE,  api_live },
 	{ "GET",  "/api/secure/ping",		AUTH_KEY,   api_ping },
+	{ "GET",  "/api/admin/analytics/overview", AUTH_ADMIN, api_admin_overview },
+	{ "GET",  "/api/admin/analytics/users",	AUTH_ADMIN, api_admin_users },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -32,6 +34,10 @@ route_run(struct request *r)
 		return;
 	case AUTH_USER:
 		if (auth_user(r) == 0)
+			r->route->handler(r);
+		return;
+	case AUTH_ADMIN:
+		if (auth_admin(r) == 0)
 			r->route->handler(r);
 		return;
 	default:

@@ -41,6 +41,8 @@ int		 time_parse_date(const char *, time_t *);
 void		 time_format(time_t, char *, size_t);
 void		 time_format_date(time_t, char *, size_t);
 int64_t		 now_usec(void);
+void		 num_group(long long, char *, size_t);
+void		 money_format(long long, char *, size_t);
 
 /*
  * A growable byte buffer with a hard cap: buf_add() fails rather than
@@ -305,5 +307,68 @@ int		 token_init(const struct config *);
 int		 token_verify(const struct config *, const char *, time_t,
 		    char *, size_t);
 const char	*token_strerror(int);
+
+/*
+ * admin.c: the operators' view of the business. Money is integer cents;
+ * figures are for the period (UTC calendar month) that holds now.
+ */
+#define ADMIN_PLANS_MAX		16
+#define ADMIN_TOP		5
+#define ADMIN_SEARCH_MAX	100	/* characters of a users search */
+#define ADMIN_PER_PAGE_MAX	100
+#define ADMIN_PAGE_MAX		1000000
+
+struct admins;
+struct admins	*admins_new(const char *);
+void		 admins_free(struct admins *);
+int		 admins_has(const struct admins *, const char *);
+size_t		 admins_count(const struct admins *);
+
+struct admin_plan {
+	char		 id[PLAN_ID_MAX + 1];
+	char		 name[65];
+	long long	 price_cents;
+	long long	 users;
+	long long	 mrr_cents;	/* users x price */
+};
+struct admin_user {
+	char		 id[USER_ID_MAX + 1];
+	char		 email[EMAIL_MAX + 1];
+	char		 plan[PLAN_ID_MAX + 1];
+	long long	 calls;		/* this period */
+	long long	 overage_calls;
+	long long	 revenue_cents;	/* plan price + overage so far */
+	time_t		 created;
+	time_t		 last_call;	/* 0: never */
+};
+/* Ledger rows of the period by state: sent is billed. */
+enum admin_ledger { LEDGER_SENT, LEDGER_PENDING, LEDGER_FAILED, LEDGER_STATES };
+struct admin_overview {
+	time_t		 period, period_end;
+	struct admin_plan plans[ADMIN_PLANS_MAX];
+	size_t		 nplans;
+	long long	 users, new_users, mrr_cents, calls;
+	long long	 ledger_cents[LEDGER_STATES];
+	long long	 ledger_items[LEDGER_STATES];
+	struct admin_user top[ADMIN_TOP];
+	size_t		 ntop;
+};
+enum admin_sort { SORT_CALLS, SORT_REVENUE, SORT_CREATED, SORT_EMAIL,
+    SORT_KEYS };
+struct admin_query {
+	enum admin_sort	 sort;
+	int		 desc;
+	const char	*plan;		/* NULL: every plan */
+	const char	*search;	/* NULL: everyone; else in email or id */
+	long long	 page, per_page;
+};
+int		 admin_sort_parse(const char *, enum admin_sort *, int *);
+const char	*admin_sort_name(enum admin_sort);
+int		 admin_plan_exists(struct db *, const char *);
+int		 admin_period_ready(struct db *, time_t);
+int		 admin_overview(struct db *, time_t, struct admin_overview *);
+int		 admin_users(struct db *, time_t, const struct admin_query *,
+		    long long *, int (*)(void *, const struct admin_user *),
+		    void *);
 
 #endif /* NEXUS_H */
