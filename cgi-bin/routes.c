@@ -16,6 +16,7 @@ static const struct route routes[] = {
 	{ "GET",  "/api/secure/ping",		AUTH_KEY,   api_ping },
 	{ "GET",  "/api/admin/analytics/overview", AUTH_ADMIN, api_admin_overview },
 	{ "GET",  "/api/admin/analytics/users",	AUTH_ADMIN, api_admin_users },
+	{ "POST", "/api/cron/process-overage",	AUTH_CRON,  api_cron_overage },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -38,6 +39,10 @@ route_run(struct request *r)
 		return;
 	case AUTH_ADMIN:
 		if (auth_admin(r) == 0)
+			r->route->handler(r);
+		return;
+	case AUTH_CRON:
+		if (api_cron_auth(r) == 0)
 			r->route->handler(r);
 		return;
 	default:

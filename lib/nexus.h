@@ -371,4 +371,118 @@ int		 admin_users(struct db *, time_t, const struct admin_query *,
 		    long long *, int (*)(void *, const struct admin_user *),
 		    void *);
 
+/*
+ * stripe.c: the Stripe client (invoice items), over libcurl.
+ * Every request is paced to stripe_rate per second and retried on
+ * timeouts, 409, 429 and 5xx with backoff (stripe_max_retries).
+ */
+#define STRIPE_ID_MAX	64
+#define STRIPE_IDEM_MAX	64
+#define STRIPE_META_MAX	8
+struct stripe;
+struct stripe_item {
+	char		 customer[CUSTOMER_ID_MAX + 1];
+	long long	 amount;		/* integer cents */
+	char		 currency[4];		/* "usd" */
+	char		 description[256];
+	time_t		 period_start;		/* 0: no period */
+	time_t		 period_end;
+	char		 idempotency_key[STRIPE_IDEM_MAX + 1];
+	size_t		 nmeta;
+	struct {
+		char	 key[41];		/* Stripe: 40 at most */
+		char	 val[128];
+	}		 meta[STRIPE_META_MAX];
+};
+enum stripe_outcome {
+	STRIPE_OK,		/* Stripe holds it: id is set */
+	STRIPE_REFUSED,		/* a 4xx: nothing was created */
+	STRIPE_IDEM_MISMATCH,	/* the key was first used with other params */
+	STRIPE_UNAUTHORIZED,	/* 401/403: the secret key is wrong */
+	STRIPE_GAVE_UP		/* out of retries: the outcome is unknown */
+};
+struct stripe_result {
+	enum stripe_outcome outcome;
+	long		 http_status;		/* last answer, 0 if none */
+	int		 attempts;
+	int		 replayed;		/* Idempotent-Replayed: true */
+	char		 id[STRIPE_ID_MAX + 1];
+	char		 error[256];
+	void		*obj;			/* internal: the parsed answer */
+};
+/* An item of a list, valid only during the callback. */
+struct stripe_listed {
+	const char	*id;
+	long long	 amount;
+	const void	*obj;
+};
+struct stripe	*stripe_open(const struct config *);
+void		 stripe_close(struct stripe *);
+int		 stripe_invoice_item_create(struct stripe *,
+		    const struct stripe_item *, struct stripe_result *);
+void		 stripe_invoice_items_create(struct stripe *,
+		    int (*)(void *, struct stripe_item *, void **),
+		    void (*)(void *, void *, const struct stripe_result *),
+		    void *);
+int		 stripe_invoice_items_list(struct stripe *, const char *,
+		    int (*)(void *, const struct stripe_listed *), void *,
+		    char *, size_t);
+const char	*stripe_listed_meta(const struct stripe_listed *,
+		    const char *);
+
+/*
+ * overage.c: billing Pro overage to Stripe from the ledger, exactly once.
+ * The cron program and POST /api/cron/process-overage both call
+ * overage_run().
+ */
+struct json_object;
+struct overage_item {			/* one line of what a run did */
+	const char	*user_id;
+	const char	*period;		/* "2025-10-01" */
+	long long	 ledger_id;		/* 0: no ledger row */
+	long long	 calls_from, calls_to;
+	long long	 calls;
+	long long	 amount_cents;
+	const char	*action;	/* bill, retry, reconcile, skip, carry */
+	const char	*outcome;	/* sent, failed, pending, skipped, dry_run */
+	const char	*stripe_id;		/* "" when none */
+	const char	*error;			/* "" when none */
+};
+struct overage_opts {
+	int		 dry_run;		/* report, touch nothing */
+	const char	*period;		/* "2025-10-01", NULL: all */
+	const char	*actor;			/* audit actor: "cron", "http" */
+	const char	*remote;		/* client address or NULL */
+	void		(*on_item)(void *, const struct overage_item *);
+	void		*arg;
+};
+struct overage_summary {
+	int		 dry_run;
+	long long	 users_seen;		/* with overage or unsent rows */
+	long long	 users_billed;		/* had an item sent */
+	long long	 users_skipped;		/* no Stripe customer */
+	long long	 users_failed;		/* had an item refused/unsent */
+	long long	 items_sent;		/* reconciled ones included */
+	long long	 items_reconciled;
+	long long	 items_failed;
+	long long	 total_cents;		/* sent by this run */
+	long long	 calls_billed;
+	long long	 calls_carried;		/* behind a fraction of a cent */
+	char		 error[256];		/* why the run stopped, or "" */
+};
+enum overage_rc {
+	OVERAGE_OK = 0,		/* everything due was billed */
+	OVERAGE_PARTIAL = 1,	/* something was skipped or failed */
+	OVERAGE_BUSY = 2,	/* another run holds the lock */
+	OVERAGE_ERROR = -1	/* the run could not proceed (error says) */
+};
+int		 overage_run(struct db *, const struct config *,
+		    const struct overage_opts *, struct overage_summary *);
+struct json_object *overage_summary_json(const struct overage_summary *);
+int		 overage_billable(long long, long long, long long *,
+		    long long *);
+int		 overage_describe(char *, size_t, long long, long long,
+		    time_t);
+int		 overage_period_parse(const char *, char *, size_t);
+
 #endif /* NEXUS_H */

@@ -7,6 +7,7 @@
 #   tests/stack.sh stop DIR
 #   tests/stack.sh db-stop DIR | db-start DIR
 #   tests/stack.sh workers-stop DIR | workers-start DIR
+#   tests/stack.sh stripe-stop DIR | stripe-start DIR   (the fake Stripe)
 #
 # DIR/env holds what was started (ports, sockets, config) for callers.
 set -euo pipefail
@@ -167,6 +168,18 @@ nginx_start() {
 
 nginx_stop() { stop_pid "$DIR/nginx/nginx.pid" 10; }
 
+# The fake Stripe (tests/fake_stripe.py) at the config's stripe_api_base.
+stripe_start() {
+	pid_alive "$DIR/stripe.pid" && return 0
+	python3 "$top_srcdir/tests/fake_stripe.py" --port "$STRIPE_PORT" \
+		>>"$DIR/logs/stripe.log" 2>&1 </dev/null &
+	echo $! >"$DIR/stripe.pid"
+	wait_for "curl -sf http://127.0.0.1:$STRIPE_PORT/_control/health >/dev/null" 10 \
+		"fake Stripe ($DIR/logs/stripe.log)"
+}
+
+stripe_stop() { stop_pid "$DIR/stripe.pid" 10; }
+
 load_env() {
 	[ -f "$DIR/env" ] && . "$DIR/env"
 	return 0
@@ -194,16 +207,18 @@ start() {
 	NEXUS_CONFIG=$DIR/nexus.conf "$top_builddir/src/nexusctl" migrate >/dev/null
 	workers_start
 	nginx_start
+	stripe_start
 }
 
 stop() {
 	load_env
+	stripe_stop
 	nginx_stop
 	workers_stop
 	db_stop
 }
 
-[ $# -ge 2 ] || die "usage: stack.sh start|stop|db-stop|db-start|workers-stop|workers-start DIR [PORT] [WORKERS]"
+[ $# -ge 2 ] || die "usage: stack.sh start|stop|db-stop|db-start|workers-stop|workers-start|stripe-stop|stripe-start DIR [PORT] [WORKERS]"
 cmd=$1
 DIR=$(mkdir -p "$2" && cd "$2" && pwd)
 shift 2
@@ -214,5 +229,7 @@ db-stop) load_env; db_stop ;;
 db-start) load_env; db_start ;;
 workers-stop) load_env; workers_stop ;;
 workers-start) load_env; workers_start ;;
+stripe-stop) load_env; stripe_stop ;;
+stripe-start) load_env; stripe_start ;;
 *) die "unknown command $cmd" ;;
 esac
