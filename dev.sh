@@ -57,24 +57,46 @@ demo_user() {
 	echo "$id"
 }
 
+# Demo users and their keys. A key is shown only when created, so the dev
+# stack keeps its demo keys in .dev/demo.env (dev only, mode 600).
+demo() {
+	local f=$dev/demo.env
+	[ -f "$f" ] && . "$f" && return 0
+	FREE_USER=$(demo_user free@demo.nexus free)
+	PRO_USER=$(demo_user pro@demo.nexus pro cus_demo_pro)
+	ENT_USER=$(demo_user enterprise@demo.nexus enterprise cus_demo_ent)
+	ADMIN_USER=$(demo_user admin@demo.nexus enterprise)
+	FREE_KEY=$(ctl key create --user "$FREE_USER" --name demo 2>/dev/null)
+	PRO_KEY=$(ctl key create --user "$PRO_USER" --name demo 2>/dev/null)
+	ENT_KEY=$(ctl key create --user "$ENT_USER" --name demo 2>/dev/null)
+	(umask 077; declare -p FREE_USER PRO_USER ENT_USER ADMIN_USER FREE_KEY \
+		PRO_KEY ENT_KEY | sed 's/^declare -- //' >"$f")
+	# The demo admin goes on the allow-list; workers read it at start.
+	echo "admin_ids = $ADMIN_USER" >>"$dev/nexus.conf"
+	tests/stack.sh workers-stop "$dev"
+	tests/stack.sh workers-start "$dev"
+}
+
 up() {
 	deps
 	build
 	mkdir -p "$dev"
 	tests/stack.sh start "$dev" "${PORT:-8080}" 2
 	. "$dev/env"
-	local free pro ent
-	free=$(demo_user free@demo.nexus free)
-	pro=$(demo_user pro@demo.nexus pro cus_demo_pro)
-	ent=$(demo_user enterprise@demo.nexus enterprise cus_demo_ent)
+	demo
 	cat <<-EOT
 
-		nexus-usage is up on $NEXUS_URL (data and logs under .dev/)
-		demo users: free $free
-		            pro  $pro
-		            enterprise $ent
+		nexus-usage is up on $NEXUS_URL (data, logs and demo keys under .dev/)
+		demo users (eco_usr ids)    API key
+		  free        $FREE_USER   $FREE_KEY
+		  pro         $PRO_USER   $PRO_KEY
+		  enterprise  $ENT_USER   $ENT_KEY
+		  admin       $ADMIN_USER   (on the admin allow-list)
 
 		  curl -s $NEXUS_URL/api/health
+		  curl -si -H 'X-API-Key: $PRO_KEY' $NEXUS_URL/api/secure/ping
+		  curl -si -H 'Authorization: Bearer $FREE_KEY' $NEXUS_URL/api/secure/ping
+		  ./dev.sh ctl key list --user $PRO_USER
 
 		Stop it with ./dev.sh down; run nexusctl with ./dev.sh ctl ...
 	EOT

@@ -3,6 +3,10 @@
 
 #include <sys/wait.h>
 
+#include <pthread.h>
+#include <strings.h>
+#include <unistd.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,4 +252,168 @@ itest_run(Suite *s)
 	srunner_free(sr);
 	curl_global_cleanup();
 	return failed == 0 ? 0 : 1;
+}
+
+struct load {
+	char		 url[2048];
+	char		 header[512];
+	size_t		 n;
+	long		 pause_us;
+	struct load_res	*res;
+	pthread_mutex_t	 mu;
+	size_t		 next;
+	int		 nthreads;
+	pthread_t	*threads;
+};
+
+static size_t
+on_header(char *p, size_t sz, size_t n, void *arg)
+{
+	struct load_res	*r = arg;
+	size_t		 len = sz * n;
+
+	if (len > 14 && strncasecmp(p, "X-Request-Id: ", 14) == 0) {
+		size_t idl = strcspn(p + 14, "\r\n");
+		if (idl < sizeof(r->id)) {
+			memcpy(r->id, p + 14, idl);
+			r->id[idl] = '\0';
+		}
+	}
+	return len;
+}
+
+static size_t
+on_discard(char *p, size_t sz, size_t n, void *arg)
+{
+	return sz * n;
+}
+
+static void *
+load_thread(void *arg)
+{
+	struct load		*l = arg;
+	CURL			*c = curl_easy_init();
+	struct curl_slist	*h = curl_slist_append(NULL, l->header);
+	size_t			 i;
+
+	curl_easy_setopt(c, CURLOPT_URL, l->url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_discard);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	for (;;) {
+		pthread_mutex_lock(&l->mu);
+		i = l->next++;
+		pthread_mutex_unlock(&l->mu);
+		if (i >= l->n)
+			break;
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, &l->res[i]);
+		l->res[i].id[0] = '\0';
+		if (curl_easy_perform(c) == CURLE_OK)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE,
+			    &l->res[i].status);
+		else
+			l->res[i].status = 0;
+		if (l->pause_us > 0)
+			usleep((useconds_t)l->pause_us);
+	}
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+struct load *
+load_start(const char *path, const char *header, size_t n, int conc,
+    long pause_us, struct load_res *res)
+{
+	struct load	*l = xcalloc(1, sizeof(*l));
+	int		 i;
+
+	snprintf(l->url, sizeof(l->url), "%s%s", test_url(), path);
+	strlcpy_(l->header, header, sizeof(l->header));
+	l->n = n;
+	l->res = res;
+	l->pause_us = pause_us;
+	l->nthreads = conc;
+	pthread_mutex_init(&l->mu, NULL);
+	l->threads = xcalloc((size_t)conc, sizeof(*l->threads));
+	for (i = 0; i < conc; i++)
+		ck_assert(pthread_create(&l->threads[i], NULL, load_thread, l) == 0);
+	return l;
+}
+
+void
+load_wait(struct load *l)
+{
+	int	 i;
+
+	for (i = 0; i < l->nthreads; i++)
+		pthread_join(l->threads[i], NULL);
+	pthread_mutex_destroy(&l->mu);
+	free(l->threads);
+	free(l);
+}
+
+void
+load_run(const char *path, const char *header, size_t n, int conc,
+    struct load_res *res)
+{
+	load_wait(load_start(path, header, n, conc, 0, res));
+}
+
+size_t
+load_count(const struct load_res *res, size_t n, long status)
+{
+	size_t	 i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += res[i].status == status;
+	return c;
+}
+
+long long
+wait_db_int(const char *sql, const struct dbp *p, size_t np, long long want,
+    int secs)
+{
+	long long	 v = 0;
+	int		 i;
+
+	for (i = 0; i < secs * 10; i++) {
+		if ((v = test_db_int(sql, p, np)) == want)
+			break;
+		usleep(100000);
+	}
+	return v;
+}
+
+void
+make_user(const char *email, const char *plan, char **id, char **key)
+{
+	ck_assert_int_eq(ctl(id, "user", "create", "--email", email, "--plan",
+	    plan, NULL), 0);
+	if (key != NULL)
+		ck_assert_int_eq(ctl(key, "key", "create", "--user", *id,
+		    NULL), 0);
+}
+
+size_t
+worker_pids(int *pids, size_t max)
+{
+	char	 cmd[1024], line[64];
+	FILE	*p;
+	size_t	 n = 0;
+
+	snprintf(cmd, sizeof(cmd), "pgrep -P \"$(cat '%s/workers.pid')\"",
+	    getenv("NEXUS_TEST_DIR"));
+	ck_assert((p = popen(cmd, "r")) != NULL);
+	while (n < max && fgets(line, sizeof(line), p) != NULL) {
+		long long pid;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (parse_int(line, 1, INT32_MAX, &pid) == 0)
+			pids[n++] = (int)pid;
+	}
+	pclose(p);
+	return n;
 }

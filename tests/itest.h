@@ -41,4 +41,31 @@ const char	*test_url(void);
 /* Runs a Check suite; returns the process exit status. */
 int		 itest_run(Suite *);
 
+
+
+/*
+ * Concurrent load: n GETs of path with one extra header, over conc
+ * threads each with its own keep-alive connection. Each response's status
+ * and X-Request-Id land in res[i]. load_start returns at once; load_wait
+ * joins. pause_us spaces each thread's requests.
+ */
+struct load_res {
+	long	 status;
+	char	 id[40];
+};
+struct load;
+struct load	*load_start(const char *, const char *, size_t, int,
+		    long, struct load_res *);
+void		 load_wait(struct load *);
+void		 load_run(const char *, const char *, size_t, int,
+		    struct load_res *);
+size_t		 load_count(const struct load_res *, size_t, long);
+
+/* Polls sql (one integer) until it equals want or secs pass; returns it. */
+long long	 wait_db_int(const char *, const struct dbp *, size_t,
+		    long long, int);
+/* Creates a user and a key; id and key are caller-owned strings. */
+void		 make_user(const char *, const char *, char **, char **);
+/* The pids of the running workers (children of the supervisor). */
+size_t		 worker_pids(int *, size_t);
 #endif
