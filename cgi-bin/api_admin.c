@@ -205,6 +205,7 @@ users_query(struct request *r, struct admin_query *q,
 	int	 rc;
 
 	memset(q, 0, sizeof(*q));
+	q->sort_max = ADMIN_SORT_MAX;
 	if (req_query_int(r, "page", 1, ADMIN_PAGE_MAX, 1, &q->page) == -1 ||
 	    req_query_int(r, "per_page", 1, ADMIN_PER_PAGE_MAX, 25,
 	    &q->per_page) == -1)

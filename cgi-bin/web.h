@@ -103,6 +103,7 @@ void		 api_ping(struct request *);
 /* api_admin.c */
 void		 api_admin_overview(struct request *);
 void		 api_admin_users(struct request *);
+
 /* api_cron.c */
 int		 api_cron_auth(struct request *);
 void		 api_cron_overage(struct request *);

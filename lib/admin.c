@@ -322,9 +322,6 @@ static const char *const sql_count = "SELECT COUNT(*) FROM eco_users u "
     "WHERE (? IS NULL OR u.plan_id = ?) AND (? IS NULL OR "
     "u.email LIKE ? ESCAPE '!' OR u.id LIKE ? ESCAPE '!')";
 
-/* A search matching at most this many users sorts them rather than an index. */
-#define SPARSE_MAX	2000
-
 /* Sets *sort and *desc (its default direction) from a name; 0 or -1. */
 int
 admin_sort_parse(const char *name, enum admin_sort *sort, int *desc)
@@ -413,7 +410,7 @@ admin_users(struct db *db, time_t now, const struct admin_query *q,
 		if (total != NULL)
 			*total = matches;
 	}
-	if (q->search != NULL && matches <= SPARSE_MAX)
+	if (q->search != NULL && matches <= q->sort_max)
 		way = WAY_MATCHES;
 	else
 		way = q->plan != NULL ? WAY_PLAN_INDEX : WAY_INDEX;
@@ -495,7 +492,7 @@ int
 admin_overview(struct db *db, time_t now, struct admin_overview *o)
 {
 	const struct admin_query top = { SORT_CALLS, 1, NULL, NULL, 1,
-	    ADMIN_TOP };
+	    ADMIN_TOP, 0 };
 	struct dbp		 p[2];
 	struct dbres		*r;
 	size_t			 i;

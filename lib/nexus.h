@@ -317,6 +317,7 @@ const char	*token_strerror(int);
 #define ADMIN_SEARCH_MAX	100	/* characters of a users search */
 #define ADMIN_PER_PAGE_MAX	100
 #define ADMIN_PAGE_MAX		1000000
+#define ADMIN_SORT_MAX		2000	/* see struct admin_query */
 
 struct admins;
 struct admins	*admins_new(const char *);
@@ -361,6 +362,8 @@ struct admin_query {
 	const char	*plan;		/* NULL: every plan */
 	const char	*search;	/* NULL: everyone; else in email or id */
 	long long	 page, per_page;
+	long long	 sort_max;	/* a search matching at most this many
+					   users sorts them; more walk the index */
 };
 int		 admin_sort_parse(const char *, enum admin_sort *, int *);
 const char	*admin_sort_name(enum admin_sort);
