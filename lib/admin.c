@@ -265,18 +265,26 @@ enum page_way { WAY_INDEX, WAY_PLAN_INDEX, WAY_MATCHES, WAYS };
     "SELECT u.id FROM eco_users u FORCE INDEX (" idx ") " \
     "WHERE " plan "(? IS NULL OR u.id IN (" MATCHES ")) " \
     "ORDER BY " order " LIMIT ? OFFSET ?"
-/* Keys from the matching users, sorted. */
+/*
+ * Keys from the matching users, sorted: the search scans the index that
+ * holds (plan, email, id), then only the matches are joined for their
+ * sort key.
+ */
 #define SEARCHED \
-    "WHERE (? IS NULL OR u.plan_id = ?) AND " \
-    "(u.email LIKE ? ESCAPE '!' OR u.id LIKE ? ESCAPE '!') "
+    "WHERE (? IS NULL OR m.plan_id = ?) AND " \
+    "(m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
 #define KEYS_FOUND(expr, dir) \
-    "SELECT u.id FROM eco_users u JOIN eco_plans p ON p.id = u.plan_id " \
+    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) " \
+    "JOIN eco_users u ON u.id = m.id JOIN eco_plans p ON p.id = u.plan_id " \
     "LEFT JOIN eco_usage_records r ON r.user_id = u.id " \
     "AND r.period = FROM_UNIXTIME(?) " SEARCHED \
     "ORDER BY " expr " " dir ", u.id " dir " LIMIT ? OFFSET ?"
-#define KEYS_USERS_FOUND(noidx, order) \
-    "SELECT u.id FROM eco_users u IGNORE INDEX FOR ORDER BY (" noidx ") " \
-    SEARCHED "ORDER BY " order " LIMIT ? OFFSET ?"
+#define KEYS_USERS_FOUND(order) \
+    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) " \
+    "JOIN eco_users u ON u.id = m.id " SEARCHED \
+    "ORDER BY " order " LIMIT ? OFFSET ?"
 
 #define BY_PERIOD(idx, plan_idx, col, expr, dir) { \
 	PAGE(KEYS_RECORDS(idx, "", col, dir), \
@@ -288,7 +296,7 @@ enum page_way { WAY_INDEX, WAY_PLAN_INDEX, WAY_MATCHES, WAYS };
 #define BY_USER(idx, plan_idx, order) { \
 	PAGE(KEYS_USERS(idx, "", order), order), \
 	PAGE(KEYS_USERS(plan_idx, "u.plan_id = ? AND ", order), order), \
-	PAGE(KEYS_USERS_FOUND(idx ", " plan_idx, order), order) }
+	PAGE(KEYS_USERS_FOUND(order), order) }
 
 static const struct sortkey {
 	const char	*name;

@@ -4,35 +4,33 @@
 -- active in each month), and an overage ledger that billed each Pro user's
 -- overage of this month once a day (every row sent except the latest row
 -- of one user in four, still pending).
--- Raw usage rows come from the analytics generator; this file fills what
--- the admin pages read. MariaDB (SEQUENCE engine). Re-runnable: the bench
--- users (ids eco_usr_b...) are replaced on each run.
+-- The first 1,000 users are eco_usr_bench0000..0999, the users of the raw
+-- usage generator (tests/bench/gen_usage); the rest have ids like the
+-- product's. This file fills what the admin pages read; raw rows come
+-- from gen_usage. For an empty database (tests/bench/admin_bench.sh);
+-- MariaDB (SEQUENCE engine).
 
 SET @p := DATE_FORMAT(UTC_DATE(), '%Y-%m-01');
 SET @now := UTC_TIMESTAMP();
 SET @dom := DAYOFMONTH(UTC_DATE());
 
-DELETE FROM eco_overage_ledger WHERE user_id LIKE 'eco\_usr\_b%';
-DELETE FROM eco_usage_records WHERE user_id LIKE 'eco\_usr\_b%';
-DELETE FROM eco_api_keys WHERE user_id LIKE 'eco\_usr\_b%';
-DELETE FROM eco_users WHERE id LIKE 'eco\_usr\_b%';
-
 -- Ids look like the product's (random characters after the prefix), so
 -- their order is unrelated to creation order.
 INSERT INTO eco_users (id, email, plan_id, stripe_customer_id, created_at,
     updated_at)
-SELECT CONCAT('eco_usr_b', LEFT(MD5(seq), 23)),
+SELECT IF(seq < 1000, CONCAT('eco_usr_bench', LPAD(seq, 4, '0')),
+        CONCAT('eco_usr_', LEFT(MD5(seq), 24))),
     CONCAT('user', seq, '@example', seq % 97, '.com'),
     CASE WHEN seq % 100 < 72 THEN 'free'
          WHEN seq % 100 < 95 THEN 'pro' ELSE 'enterprise' END,
     IF(seq % 100 >= 72, CONCAT('cus_bench', seq), NULL),
     @now - INTERVAL (seq * 7919 % (730 * 86400)) SECOND,
     @now
-FROM seq_1_to_100000;
+FROM seq_0_to_99999;
 
 INSERT INTO eco_api_keys (user_id, key_hash, prefix, name, created_at)
 SELECT id, UNHEX(SHA2(id, 256)), 'nx_live_bnch', 'bench', created_at
-FROM eco_users WHERE id LIKE 'eco\_usr\_b%';
+FROM eco_users ORDER BY id;
 
 -- Every user has a row per period (the admin pages open each period for
 -- all users); a user is active in a month when a hash of (user, month)
@@ -54,7 +52,6 @@ FROM (
         SELECT u.id, u.plan_id, @p - INTERVAL m.seq MONTH AS period,
             CONV(LEFT(MD5(CONCAT(u.id, m.seq)), 8), 16, 10) AS h
         FROM eco_users u CROSS JOIN seq_0_to_11 m
-        WHERE u.id LIKE 'eco\_usr\_b%'
     ) u
     JOIN eco_plans pl ON pl.id = u.plan_id
 ) x;
@@ -80,15 +77,23 @@ FROM (
         (r.overage_calls DIV @dom) DIV 10 * 10 AS per_day
     FROM eco_usage_records r JOIN eco_users u ON u.id = r.user_id
     WHERE r.period = @p AND u.plan_id = 'pro' AND r.overage_calls >= 10 * @dom
-        AND u.id LIKE 'eco\_usr\_b%'
 ) r
 JOIN seq_1_to_31 d ON d.seq <= r.days;
 
 UPDATE eco_usage_records r JOIN (
     SELECT user_id, period, MAX(calls_to) AS invoiced
-    FROM eco_overage_ledger WHERE period = @p AND user_id LIKE 'eco\_usr\_b%'
+    FROM eco_overage_ledger WHERE period = @p
     GROUP BY user_id, period) l
   ON l.user_id = r.user_id AND l.period = r.period
 SET r.overage_invoiced = l.invoiced;
+
+-- The hot path's last use of each key: active users called this month.
+UPDATE eco_api_keys k JOIN eco_usage_records r
+    ON r.user_id = k.user_id AND r.period = @p AND r.api_calls > 0
+SET k.last_used_at = @p + INTERVAL CONV(LEFT(MD5(k.user_id), 8), 16, 10) %
+    GREATEST(1, TIMESTAMPDIFF(SECOND, @p, @now)) SECOND;
+
+-- The period is open: every user has a row (lib/admin.c).
+INSERT INTO eco_periods (period, opened_at) VALUES (@p, @now);
 
 ANALYZE TABLE eco_users, eco_api_keys, eco_usage_records, eco_overage_ledger;
