@@ -116,3 +116,18 @@ for q in "" "?sort=calls" "?sort=revenue" "?sort=email" \
 	timeit "/api/admin/analytics/users$q"
 	users
 done
+
+# A new period: users without a row are given one by the first admin
+# request (lib/admin.c: admin_period_ready). Take out the rows of this
+# month's idle users and the period's mark, restart the workers (they
+# remember the period they saw opened), and time that first request.
+idle=$(sql -N -e "SELECT COUNT(*) FROM eco_usage_records
+	WHERE period = DATE_FORMAT(UTC_DATE(), '%Y-%m-01') AND api_calls = 0")
+sql -e "DELETE FROM eco_usage_records
+	WHERE period = DATE_FORMAT(UTC_DATE(), '%Y-%m-01') AND api_calls = 0;
+	DELETE FROM eco_periods"
+"$top_srcdir/tests/stack.sh" workers-stop "$dir" >/dev/null
+"$top_srcdir/tests/stack.sh" workers-start "$dir" >/dev/null
+curl -sf -o /dev/null -w "== first request of a period, opening $idle users' rows: %{time_total} s\n" \
+	-H "Authorization: Bearer $token" "$NEXUS_URL/api/admin/analytics/overview"
+timeit "/api/admin/analytics/overview"
