@@ -18,6 +18,9 @@ log_init(const char *name, const char *level)
 	log_verbose = level != NULL && strcmp(level, "debug") == 0;
 }
 
+static void	 vlog(const char *, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 vlog(const char *level, const char *fmt, va_list ap)
 {

@@ -287,6 +287,8 @@ void		 usage_new_id(struct usage *, unsigned char[EVENT_ID_LEN]);
 int		 usage_record(struct usage *, const struct usage_event *);
 void		 usage_stop(struct usage *);
 int		 usage_replay(const struct config *, struct db *);
+int		 usage_event_parse(char *, struct usage_event *);
+
 /* token.c: JWT verification (RFC 7519, RFC 8725) */
 #define TOKEN_MAX	8192	/* longer bearer tokens are refused unread */
 enum token_result {

@@ -159,8 +159,8 @@ field_copy(char *dst, size_t n, const char *src)
 }
 
 /* Parses one spool line (without its newline). Returns 0 or -1. */
-static int
-event_parse(char *line, struct usage_event *ev)
+int
+usage_event_parse(char *line, struct usage_event *ev)
 {
 	char		*f[10], *save = NULL, *t;
 	long long	 v;
@@ -379,7 +379,7 @@ segment_write(struct db *db, struct counters *cs, int fd, const char *path,
 				continue;
 			}
 			line[ll] = '\0';
-			if (toolong || event_parse(line, &ev[nev]) == -1)
+			if (toolong || usage_event_parse(line, &ev[nev]) == -1)
 				log_warnx("%s: skipping a malformed event", path);
 			else if (++nev == chunk) {
 				if (write_chunk(db, cs, ev, nev) == -1)

@@ -49,6 +49,7 @@ http_req(const char *method, const char *path, const char *body,
 	struct http		*r = xcalloc(1, sizeof(*r));
 	char			 url[4096];
 	CURLcode		 rc;
+	int			 expect = 0;
 
 	buf_init(&b, 64 * 1024 * 1024);
 	buf_init(&hb, 1024 * 1024);
@@ -65,9 +66,12 @@ http_req(const char *method, const char *path, const char *body,
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
-	for (; headers != NULL && *headers != NULL; headers++)
+	for (; headers != NULL && *headers != NULL; headers++) {
 		h = curl_slist_append(h, *headers);
-	h = curl_slist_append(h, "Expect:");
+		expect |= strncasecmp(*headers, "Expect:", 7) == 0;
+	}
+	if (!expect)
+		h = curl_slist_append(h, "Expect:");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	rc = curl_easy_perform(c);
 	ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path,

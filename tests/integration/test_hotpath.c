@@ -461,6 +461,68 @@ START_TEST(db_outage_under_load_loses_nothing)
 }
 END_TEST
 
+/* Statements the server has executed so far (all sessions). */
+static long long
+statements(void)
+{
+	struct db	*db = test_db();
+	struct dbres	*r;
+	long long	 v;
+
+	r = db_query(db, "SELECT VARIABLE_VALUE FROM "
+	    "information_schema.GLOBAL_STATUS "
+	    "WHERE VARIABLE_NAME = 'COM_STMT_EXECUTE'", NULL, 0);
+	ck_assert(r != NULL && db_next(r) == 1);
+	v = db_int(r, 0);
+	db_done(r);
+	db_close(db);
+	return v;
+}
+
+START_TEST(bad_key_flood_spares_the_database)
+{
+	enum { N = 400 };
+	struct load_res	*res = xcalloc(N, sizeof(*res));
+	char		 key[KEY_LEN + 1], h[KEY_LEN + 32];
+	long long	 before, used;
+	size_t		 i, refused = 0;
+
+	setenv("NEXUS_KEY_LOOKUP_RATE", "20", 1);
+	restart_workers();
+	/* The same unknown key again and again: looked up once per worker. */
+	snprintf(h, sizeof(h), "X-API-Key: nx_live_%043d", 7);
+	before = statements();
+	load_run(PING, h, N, 8, res);
+	used = statements() - before;
+	ck_assert_uint_eq(load_count(res, N, 401), N);
+	ck_assert_msg(used <= 2 + 2, "%lld statements for one bad key", used);
+
+	/* N different random keys: at most the lookup budget reaches it. */
+	before = statements();
+	for (i = 0; i < N; i++) {
+		struct http *r;
+		const char *hdrs[2] = { h, NULL };
+
+		ck_assert(random_base62(key + 8, KEY_RANDOM) == 0);
+		memcpy(key, KEY_PREFIX, 8);
+		snprintf(h, sizeof(h), "X-API-Key: %s", key);
+		r = http_get(PING, hdrs);
+		ck_assert_msg(r->status == 401 || r->status == 503, "%ld",
+		    r->status);
+		refused += r->status == 503;
+		http_free(r);
+	}
+	used = statements() - before;
+	/* Two workers, a burst of 20 each, 20/s after: far below N. */
+	ck_assert_msg(used < N / 2, "%lld statements for %d random keys",
+	    used, N);
+	ck_assert(refused > 0);
+	unsetenv("NEXUS_KEY_LOOKUP_RATE");
+	restart_workers();
+	free(res);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -471,6 +533,7 @@ main(void)
 	tcase_add_test(tc, headers_on_200_and_429);
 	tcase_add_test(tc, pro_overage_and_enterprise_unlimited);
 	tcase_add_test(tc, bad_keys_all_401);
+	tcase_add_test(tc, bad_key_flood_spares_the_database);
 	tcase_add_test(tc, revoke_and_rotate_within_cache_ttl);
 	tcase_add_test(tc, quiet_worker_flushes_within_interval);
 	tcase_add_test(tc, sigterm_flushes_everything);

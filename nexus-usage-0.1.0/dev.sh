@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# nexus-usage developer entry point.
+#
+#   ./dev.sh up      install what is missing, build, start MariaDB, the
+#                    workers and nginx under .dev/ (PORT, default 8080),
+#                    migrate, create demo users and keys, print curl examples
+#   ./dev.sh down    stop what up started
+#   ./dev.sh test    install, build and run every test (make check)
+#   ./dev.sh ctl ... run nexusctl against the dev stack
+#   ./dev.sh deps    install the Debian packages only
+set -euo pipefail
+cd "$(dirname "$0")"
+top=$(pwd)
+dev=$top/.dev
+
+# Everything the build, the stack and the tests need, by Debian package.
+PACKAGES=(build-essential autoconf automake libtool pkg-config
+	libfcgi-dev libmariadb-dev libjson-c-dev libjwt-dev
+	libcurl4-openssl-dev libssl-dev check
+	mariadb-server mariadb-client nginx-light python3 curl wrk)
+
+deps() {
+	local missing=() p
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "dev.sh: installing ${missing[*]}"
+	local sudo=()
+	[ "$(id -u)" = 0 ] || sudo=(sudo)
+	"${sudo[@]}" apt-get update -qq
+	# Debian starts services on install: the stack runs its own, so keep
+	# the packaged ones from starting (and from taking port 80 or 3306).
+	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+	"${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+	"${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+}
+
+build() {
+	[ -x configure ] || autoreconf -fi
+	[ -f Makefile ] || ./configure ${CONFIGURE_FLAGS:-}
+	make -j"$(nproc)" >/dev/null
+}
+
+ctl() { NEXUS_CONFIG=$dev/nexus.conf "$top/src/nexusctl" "$@"; }
+
+# demo_user EMAIL PLAN [CUSTOMER]: creates the user once, prints its id.
+demo_user() {
+	local id
+	id=$(ctl user list | awk -v e="$1" '$NF == e { print $1 }')
+	if [ -z "$id" ]; then
+		id=$(ctl user create --email "$1" --plan "$2" ${3:+--stripe-customer "$3"})
+	fi
+	echo "$id"
+}
+
+# Demo users and their keys. A key is shown only when created, so the dev
+# stack keeps its demo keys in .dev/demo.env (dev only, mode 600).
+demo() {
+	local f=$dev/demo.env
+	[ -f "$f" ] && . "$f" && return 0
+	FREE_USER=$(demo_user free@demo.nexus free)
+	PRO_USER=$(demo_user pro@demo.nexus pro cus_demo_pro)
+	ENT_USER=$(demo_user enterprise@demo.nexus enterprise cus_demo_ent)
+	ADMIN_USER=$(demo_user admin@demo.nexus enterprise)
+	FREE_KEY=$(ctl key create --user "$FREE_USER" --name demo 2>/dev/null)
+	PRO_KEY=$(ctl key create --user "$PRO_USER" --name demo 2>/dev/null)
+	ENT_KEY=$(ctl key create --user "$ENT_USER" --name demo 2>/dev/null)
+	(umask 077; declare -p FREE_USER PRO_USER ENT_USER ADMIN_USER FREE_KEY \
+		PRO_KEY ENT_KEY | sed 's/^declare -- //' >"$f")
+	# The demo admin goes on the allow-list; workers read it at start.
+	echo "admin_ids = $ADMIN_USER" >>"$dev/nexus.conf"
+	tests/stack.sh workers-stop "$dev"
+	tests/stack.sh workers-start "$dev"
+}
+
+up() {
+	deps
+	build
+	mkdir -p "$dev"
+	tests/stack.sh start "$dev" "${PORT:-8080}" 2
+	. "$dev/env"
+	demo
+	cat <<-EOT
+
+		nexus-usage is up on $NEXUS_URL (data, logs and demo keys under .dev/)
+		demo users (eco_usr ids)    API key
+		  free        $FREE_USER   $FREE_KEY
+		  pro         $PRO_USER   $PRO_KEY
+		  enterprise  $ENT_USER   $ENT_KEY
+		  admin       $ADMIN_USER   (on the admin allow-list)
+
+		  curl -s $NEXUS_URL/api/health
+		  curl -si -H 'X-API-Key: $PRO_KEY' $NEXUS_URL/api/secure/ping
+		  curl -si -H 'Authorization: Bearer $FREE_KEY' $NEXUS_URL/api/secure/ping
+		  ./dev.sh ctl key list --user $PRO_USER
+
+		Stop it with ./dev.sh down; run nexusctl with ./dev.sh ctl ...
+	EOT
+}
+
+down() {
+	[ -d "$dev" ] || return 0
+	tests/stack.sh stop "$dev"
+	echo "stopped"
+}
+
+# Prints "N passed, N failed[, N skipped]" over every test case of every
+# Check suite; a test program that died before reporting counts as failed.
+summary() {
+	local passed=0 failed=0 skipped=0 log trs checks fails errs res
+	for trs in $(find tests -name '*.trs' | sort); do
+		log=${trs%.trs}.log
+		res=$(sed -n 's/^:test-result: //p' "$trs" | head -n 1)
+		if [ "$res" = SKIP ]; then skipped=$((skipped + 1)); continue; fi
+		read -r checks fails errs < <(sed -n \
+			's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' \
+			"$log" | tail -n 1) || true
+		if [ -n "${checks:-}" ]; then
+			passed=$((passed + checks - fails - errs))
+			failed=$((failed + fails + errs))
+			[ "$res" = PASS ] || [ $((fails + errs)) -gt 0 ] || failed=$((failed + 1))
+		elif [ "$res" = PASS ]; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+		fi
+		checks=
+	done
+	if [ "$skipped" -gt 0 ]; then
+		echo "$passed passed, $failed failed, $skipped skipped"
+	else
+		echo "$passed passed, $failed failed"
+	fi
+	[ "$failed" -eq 0 ]
+}
+
+test_all() {
+	deps
+	build
+	local rc=0
+	make -j"$(nproc)" check ${CI:+VERBOSE=1} || rc=$?
+	summary || rc=1
+	return $rc
+}
+
+case ${1:-} in
+up) up ;;
+down) down ;;
+test) test_all ;;
+deps) deps ;;
+ctl) shift; ctl "$@" ;;
+*) sed -n '2,10s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+esac

@@ -1,0 +1,539 @@
+/*
+ * One MySQL connection with its prepared statements.
+ *
+ * We reconnect ourselves rather than with MYSQL_OPT_RECONNECT, which
+ * silently drops prepared statements and session settings. A lost
+ * connection is noticed by the call that fails; the next call reconnects,
+ * at most once a second so that a database outage costs each request one
+ * failed connect(2) rather than a pile of them. A statement that failed
+ * because the server had already gone (CR_SERVER_GONE_ERROR) was never
+ * run, so it is retried once on a fresh connection; one lost during
+ * execution (CR_SERVER_LOST) may have run and is not.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+#include <errmsg.h>
+#include <mysqld_error.h>
+
+#include "nexus.h"
+
+#define STMT_SLOTS	256	/* distinct statements a connection keeps */
+
+typedef __typeof__(((MYSQL_BIND *)0)->is_null_value) dbbool;
+
+struct slot {
+	const char	*sql;
+	MYSQL_STMT	*st;
+};
+
+struct db {
+	const struct config	*cfg;
+	MYSQL			*my;
+	int			 in_tx;
+	time_t			 last_try;
+	unsigned int		 err;
+	char			 errmsg[256];
+	struct slot		 slots[STMT_SLOTS];
+};
+
+struct dbres {
+	struct db	*db;
+	MYSQL_STMT	*st;
+	unsigned int	 ncol;
+	MYSQL_BIND	*bind;
+	unsigned long	*len;
+	dbbool		*null;
+	char		*mem;
+};
+
+static void
+db_seterr(struct db *db, unsigned int err, const char *msg)
+{
+	db->err = err;
+	strlcpy_(db->errmsg, msg, sizeof(db->errmsg));
+}
+
+static int
+is_conn_error(unsigned int e)
+{
+	return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST ||
+	    e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR ||
+	    e == ER_UNKNOWN_STMT_HANDLER || e == 2055 /* LOST_EXTENDED */ ||
+	    e == ER_CONNECTION_KILLED || e == ER_SERVER_SHUTDOWN;
+}
+
+static void
+db_disconnect(struct db *db)
+{
+	size_t	 i;
+
+	for (i = 0; i < STMT_SLOTS; i++) {
+		if (db->slots[i].st != NULL)
+			mysql_stmt_close(db->slots[i].st);
+		db->slots[i].st = NULL;
+		db->slots[i].sql = NULL;
+	}
+	if (db->my != NULL)
+		mysql_close(db->my);
+	db->my = NULL;
+	db->in_tx = 0;
+}
+
+/* Returns 0 when connected, -1 (with the error kept) otherwise. */
+static int
+db_connect(struct db *db)
+{
+	const struct config	*c = db->cfg;
+	unsigned int		 timeout = (unsigned int)c->db_connect_timeout;
+	time_t			 now = time(NULL);
+
+	if (db->my != NULL)
+		return 0;
+	if (db->last_try == now) {
+		db_seterr(db, CR_CONNECTION_ERROR, "database unreachable");
+		return -1;
+	}
+	db->last_try = now;
+	if ((db->my = mysql_init(NULL)) == NULL) {
+		db_seterr(db, CR_OUT_OF_MEMORY, "mysql_init failed");
+		return -1;
+	}
+	mysql_options(db->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	timeout *= 5;
+	mysql_options(db->my, MYSQL_OPT_READ_TIMEOUT, &timeout);
+	mysql_options(db->my, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+	mysql_options(db->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(db->my, MYSQL_INIT_COMMAND,
+	    "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,"
+	    "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO'");
+	mysql_options(db->my, MYSQL_INIT_COMMAND,
+	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+	if (mysql_real_connect(db->my, c->db_socket ? NULL : c->db_host,
+	    c->db_user, c->db_password, c->db_name,
+	    c->db_socket ? 0 : (unsigned int)c->db_port, c->db_socket,
+	    0) == NULL) {
+		db_seterr(db, mysql_errno(db->my), mysql_error(db->my));
+		mysql_close(db->my);
+		db->my = NULL;
+		return -1;
+	}
+	db->last_try = 0;
+	return 0;
+}
+
+struct db *
+db_open(const struct config *cfg)
+{
+	struct db	*db = xcalloc(1, sizeof(*db));
+
+	db->cfg = cfg;
+	if (db_connect(db) == -1)
+		log_warnx("database: %s", db->errmsg);
+	return db;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	db_disconnect(db);
+	free(db);
+}
+
+const char *
+db_error(const struct db *db)
+{
+	return db->errmsg;
+}
+
+int
+db_errno(const struct db *db)
+{
+	return (int)db->err;
+}
+
+void *
+db_handle(struct db *db)
+{
+	return db_connect(db) == 0 ? db->my : NULL;
+}
+
+/* Keeps the error; on a lost connection drops it so the next call reconnects. */
+static void
+db_fail(struct db *db, unsigned int e, const char *msg)
+{
+	db_seterr(db, e, msg);
+	if (is_conn_error(e)) {
+		log_warnx("database connection lost: %s", msg);
+		db_disconnect(db);
+	}
+}
+
+int
+db_ping(struct db *db)
+{
+	if (db_connect(db) == -1)
+		return -1;
+	if (mysql_ping(db->my) != 0) {
+		db_fail(db, mysql_errno(db->my), mysql_error(db->my));
+		db->last_try = 0;
+		if (db_connect(db) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Returns the prepared statement for sql on this connection, or NULL. */
+static MYSQL_STMT *
+db_stmt(struct db *db, const char *sql)
+{
+	size_t		 h = ((uintptr_t)sql >> 3) % STMT_SLOTS, i;
+	struct slot	*s;
+	dbbool		 on = 1;
+
+	if (db_connect(db) == -1)
+		return NULL;
+	for (i = 0; i < STMT_SLOTS; i++) {
+		s = &db->slots[(h + i) % STMT_SLOTS];
+		if (s->sql == sql)
+			return s->st;
+		if (s->sql == NULL)
+			break;
+	}
+	if (i == STMT_SLOTS) {
+		db_seterr(db, CR_OUT_OF_MEMORY, "statement table full");
+		return NULL;
+	}
+	if ((s->st = mysql_stmt_init(db->my)) == NULL) {
+		db_fail(db, mysql_errno(db->my), mysql_error(db->my));
+		return NULL;
+	}
+	if (mysql_stmt_prepare(s->st, sql, strlen(sql)) != 0) {
+		unsigned int e = mysql_stmt_errno(s->st);
+		char msg[256];
+
+		strlcpy_(msg, mysql_stmt_error(s->st), sizeof(msg));
+		mysql_stmt_close(s->st);
+		s->st = NULL;
+		log_warnx("prepare failed: %s: %.80s", msg, sql);
+		db_fail(db, e, msg);
+		return NULL;
+	}
+	/* db_query() sizes its buffers from the longest value of each column. */
+	mysql_stmt_attr_set(s->st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
+	s->sql = sql;
+	return s->st;
+}
+
+static int
+db_bind(struct db *db, MYSQL_STMT *st, const struct dbp *p, size_t np,
+    MYSQL_BIND *b)
+{
+	size_t	 i;
+
+	if (np != mysql_stmt_param_count(st)) {
+		db_seterr(db, CR_PARAMS_NOT_BOUND, "parameter count mismatch");
+		return -1;
+	}
+	memset(b, 0, sizeof(*b) * np);
+	for (i = 0; i < np; i++) {
+		switch (p[i].type) {
+		case DBP_NULL:
+			b[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		case DBP_INT:
+			b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			b[i].buffer = (void *)&p[i].i;
+			break;
+		case DBP_STR:
+		case DBP_BLOB:
+			b[i].buffer_type = p[i].type == DBP_STR ?
+			    MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
+			b[i].buffer = (void *)p[i].s;
+			b[i].buffer_length = p[i].n;
+			b[i].length_value = p[i].n;
+			b[i].length = &b[i].length_value;
+			break;
+		}
+	}
+	if (np > 0 && mysql_stmt_bind_param(st, b) != 0) {
+		db_seterr(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		return -1;
+	}
+	return 0;
+}
+
+/* Prepares (once), binds and executes. Returns the statement or NULL. */
+static MYSQL_STMT *
+db_run(struct db *db, const char *sql, const struct dbp *p, size_t np)
+{
+	MYSQL_STMT	*st;
+	MYSQL_BIND	 small[16], *b = small;
+	int		 tries;
+
+	if (np > sizeof(small) / sizeof(small[0]))
+		b = xcalloc(np, sizeof(*b));
+	for (tries = 0; tries < 2; tries++) {
+		int in_tx = db->in_tx;
+
+		if ((st = db_stmt(db, sql)) == NULL)
+			break;
+		if (db_bind(db, st, p, np, b) == -1) {
+			st = NULL;
+			break;
+		}
+		if (mysql_stmt_execute(st) == 0)
+			break;
+		db_fail(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		st = NULL;
+		/* Only a statement that never reached the server is retried. */
+		if (db->err != CR_SERVER_GONE_ERROR || in_tx)
+			break;
+		db->last_try = 0;
+	}
+	if (b != small)
+		free(b);
+	return st;
+}
+
+/* Executes a statement; returns 0 (setting *affected if asked) or -1. */
+int
+db_exec(struct db *db, const char *sql, const struct dbp *p, size_t np,
+    unsigned long long *affected)
+{
+	MYSQL_STMT	*st;
+
+	if ((st = db_run(db, sql, p, np)) == NULL)
+		return -1;
+	if (affected != NULL)
+		*affected = mysql_stmt_affected_rows(st);
+	mysql_stmt_free_result(st);
+	return 0;
+}
+
+/*
+ * As db_exec(), also returning the AUTO_INCREMENT id of an INSERT (or the
+ * value of LAST_INSERT_ID(expr) in the statement) in *id.
+ */
+int
+db_exec2(struct db *db, const char *sql, const struct dbp *p, size_t np,
+    unsigned long long *affected, unsigned long long *id)
+{
+	MYSQL_STMT	*st;
+
+	if ((st = db_run(db, sql, p, np)) == NULL)
+		return -1;
+	if (affected != NULL)
+		*affected = mysql_stmt_affected_rows(st);
+	*id = mysql_stmt_insert_id(st);
+	return 0;
+}
+
+int
+db_exec_id(struct db *db, const char *sql, const struct dbp *p, size_t np,
+    unsigned long long *id)
+{
+	return db_exec2(db, sql, p, np, NULL, id);
+}
+
+/*
+ * Executes a query and buffers its whole result. Every column is fetched
+ * as text. Returns a result to walk with db_next() and free with
+ * db_done(), or NULL on error.
+ */
+struct dbres *
+db_query(struct db *db, const char *sql, const struct dbp *p, size_t np)
+{
+	MYSQL_STMT	*st;
+	MYSQL_RES	*meta;
+	MYSQL_FIELD	*f;
+	struct dbres	*r;
+	size_t		 total = 0, off = 0;
+	unsigned int	 i;
+
+	if ((st = db_run(db, sql, p, np)) == NULL)
+		return NULL;
+	if (mysql_stmt_store_result(st) != 0) {
+		db_fail(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		return NULL;
+	}
+	if ((meta = mysql_stmt_result_metadata(st)) == NULL) {
+		mysql_stmt_free_result(st);
+		db_seterr(db, CR_NO_STMT_METADATA, "statement returns no rows");
+		return NULL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->db = db;
+	r->st = st;
+	r->ncol = mysql_num_fields(meta);
+	f = mysql_fetch_fields(meta);
+	for (i = 0; i < r->ncol; i++)
+		total += f[i].max_length + 1;
+	r->bind = xcalloc(r->ncol, sizeof(*r->bind));
+	r->len = xcalloc(r->ncol, sizeof(*r->len));
+	r->null = xcalloc(r->ncol, sizeof(*r->null));
+	r->mem = xmalloc(total);
+	for (i = 0; i < r->ncol; i++) {
+		r->bind[i].buffer_type = MYSQL_TYPE_STRING;
+		r->bind[i].buffer = r->mem + off;
+		r->bind[i].buffer_length = f[i].max_length + 1;
+		r->bind[i].length = &r->len[i];
+		r->bind[i].is_null = &r->null[i];
+		off += f[i].max_length + 1;
+	}
+	mysql_free_result(meta);
+	if (mysql_stmt_bind_result(st, r->bind) != 0) {
+		db_seterr(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		db_done(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Returns 1 with the next row in place, 0 after the last, -1 on error. */
+int
+db_next(struct dbres *r)
+{
+	unsigned int	 i;
+	int		 rc;
+
+	rc = mysql_stmt_fetch(r->st);
+	if (rc == MYSQL_NO_DATA)
+		return 0;
+	if (rc == 1) {
+		db_seterr(r->db, mysql_stmt_errno(r->st),
+		    mysql_stmt_error(r->st));
+		return -1;
+	}
+	for (i = 0; i < r->ncol; i++)
+		((char *)r->bind[i].buffer)[r->null[i] ? 0 : r->len[i]] = '\0';
+	return 1;
+}
+
+int
+db_isnull(const struct dbres *r, unsigned int col)
+{
+	return col >= r->ncol || r->null[col];
+}
+
+/* Returns a column as an integer (0 for NULL or non-numbers). */
+long long
+db_int(const struct dbres *r, unsigned int col)
+{
+	if (db_isnull(r, col))
+		return 0;
+	return strtoll(r->bind[col].buffer, NULL, 10);
+}
+
+/* Returns a column as a string ("" for NULL), valid until the next row. */
+const char *
+db_str(const struct dbres *r, unsigned int col)
+{
+	if (db_isnull(r, col))
+		return "";
+	return r->bind[col].buffer;
+}
+
+size_t
+db_len(const struct dbres *r, unsigned int col)
+{
+	return db_isnull(r, col) ? 0 : r->len[col];
+}
+
+void
+db_done(struct dbres *r)
+{
+	if (r == NULL)
+		return;
+	mysql_stmt_free_result(r->st);
+	free(r->bind);
+	free(r->len);
+	free(r->null);
+	free(r->mem);
+	free(r);
+}
+
+/* Runs trusted, constant SQL (never request data) on the text protocol. */
+int
+db_raw(struct db *db, const char *sql)
+{
+	MYSQL_RES	*res;
+
+	if (db_connect(db) == -1)
+		return -1;
+	if (mysql_real_query(db->my, sql, strlen(sql)) != 0) {
+		db_fail(db, mysql_errno(db->my), mysql_error(db->my));
+		return -1;
+	}
+	if ((res = mysql_store_result(db->my)) != NULL)
+		mysql_free_result(res);
+	return 0;
+}
+
+int
+db_begin(struct db *db)
+{
+	if (db_raw(db, "START TRANSACTION") == -1)
+		return -1;
+	db->in_tx = 1;
+	return 0;
+}
+
+int
+db_commit(struct db *db)
+{
+	db->in_tx = 0;
+	if (db->my == NULL) {
+		db_seterr(db, CR_SERVER_LOST, "connection lost in transaction");
+		return -1;
+	}
+	if (mysql_commit(db->my) != 0) {
+		db_fail(db, mysql_errno(db->my), mysql_error(db->my));
+		return -1;
+	}
+	return 0;
+}
+
+void
+db_rollback(struct db *db)
+{
+	db->in_tx = 0;
+	if (db->my != NULL && mysql_rollback(db->my) != 0)
+		db_fail(db, mysql_errno(db->my), mysql_error(db->my));
+}
+
+/*
+ * Takes a named server lock (GET_LOCK), held until db_unlock() or the
+ * connection ends. Returns 1 when held, 0 on timeout, -1 on error.
+ */
+int
+db_lock(struct db *db, const char *name, int timeout)
+{
+	static const char	*sql = "SELECT GET_LOCK(?, ?)";
+	struct dbp		 p[2] = { DBP_S(name), DBP_I(timeout) };
+	struct dbres		*r;
+	int			 rc = -1;
+
+	if ((r = db_query(db, sql, p, 2)) == NULL)
+		return -1;
+	if (db_next(r) == 1)
+		rc = db_isnull(r, 0) ? -1 : (int)db_int(r, 0);
+	db_done(r);
+	return rc;
+}
+
+void
+db_unlock(struct db *db, const char *name)
+{
+	static const char	*sql = "SELECT RELEASE_LOCK(?)";
+	struct dbp		 p[1] = { DBP_S(name) };
+
+	db_done(db_query(db, sql, p, 1));
+}

@@ -1,0 +1,191 @@
+/*
+ * Quotas per calendar month (UTC).
+ *
+ * Hard limits (Free) are decided in the database by one conditional
+ * increment, so that any number of workers admit exactly the limit. Soft
+ * limits (Pro) and unlimited plans never refuse: their calls are counted
+ * by the batched usage writer, and the figures in their headers come from
+ * a per-worker table of counters: the period's count as last read from
+ * the database (at most usage_refresh_ms old) plus this worker's calls
+ * not yet written. Other workers' unwritten calls are not in it, so a
+ * soft-limit figure may lag by at most one flush interval of their calls.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nexus.h"
+
+/*
+ * Admits the call only while api_calls < limit. Affected rows: 1 when the
+ * period's row was created (used = 1), 2 when incremented, 0 when refused;
+ * LAST_INSERT_ID(expr) hands back the count without a second query.
+ */
+static const char *const sql_admit = "INSERT INTO eco_usage_records "
+    "(user_id, period, api_calls, updated_at) "
+    "VALUES (?, FROM_UNIXTIME(?), 1, UTC_TIMESTAMP()) "
+    "ON DUPLICATE KEY UPDATE api_calls = LAST_INSERT_ID("
+    "IF(api_calls < ?, api_calls + 1, api_calls))";
+static const char *const sql_count = "SELECT api_calls "
+    "FROM eco_usage_records WHERE user_id = ? AND period = FROM_UNIXTIME(?)";
+
+struct counter {
+	char		 user[USER_ID_MAX + 1];
+	time_t		 period;
+	long long	 db_count;	/* as last read or written */
+	long long	 pending;	/* admitted here, not yet written */
+	int64_t		 read_ms;
+};
+
+struct counters {
+	pthread_mutex_t	 mu;
+	struct counter	*c;
+	size_t		 n;
+	int64_t		 refresh_ms;
+};
+
+struct counters *
+counters_new(size_t n, long long refresh_ms)
+{
+	struct counters	*cs = xcalloc(1, sizeof(*cs));
+
+	pthread_mutex_init(&cs->mu, NULL);
+	cs->n = n > 0 ? n : 1;
+	cs->c = xcalloc(cs->n, sizeof(*cs->c));
+	cs->refresh_ms = refresh_ms;
+	return cs;
+}
+
+void
+counters_free(struct counters *cs)
+{
+	if (cs == NULL)
+		return;
+	pthread_mutex_destroy(&cs->mu);
+	free(cs->c);
+	free(cs);
+}
+
+/* FNV-1a: the slot of a user's counter. Called with the lock held. */
+static struct counter *
+counter_slot(struct counters *cs, const char *user, time_t period)
+{
+	uint64_t	 h = 14695981039346656037ULL;
+	const char	*p;
+	struct counter	*c;
+
+	for (p = user; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	c = &cs->c[h % cs->n];
+	if (strcmp(c->user, user) != 0 || c->period != period) {
+		memset(c, 0, sizeof(*c));
+		strlcpy_(c->user, user, sizeof(c->user));
+		c->period = period;
+	}
+	return c;
+}
+
+/*
+ * The usage writer committed n calls of user in period made on this
+ * worker: they move from pending to the database's count.
+ */
+void
+counters_written(struct counters *cs, const char *user, time_t period,
+    long long n)
+{
+	struct counter	*c;
+
+	pthread_mutex_lock(&cs->mu);
+	c = counter_slot(cs, user, period);
+	c->pending = c->pending > n ? c->pending - n : 0;
+	c->db_count += n;
+	pthread_mutex_unlock(&cs->mu);
+}
+
+static int
+quota_hard(struct db *db, const struct apikey *k, time_t period,
+    struct quota *q)
+{
+	struct dbp		 p[3] = { DBP_S(k->user_id), DBP_I(period),
+	    DBP_I(k->limit) };
+	unsigned long long	 affected, count;
+
+	if (k->limit == 0) {
+		q->used = 0;
+		return 0;
+	}
+	if (db_exec2(db, sql_admit, p, 3, &affected, &count) == -1)
+		return -1;
+	q->admitted = affected != 0;
+	q->used = affected == 1 ? 1 : (long long)count;
+	q->counted = q->admitted;
+	return 0;
+}
+
+static void
+quota_soft(struct db *db, struct counters *cs, const struct apikey *k,
+    time_t period, int64_t now_ms, struct quota *q)
+{
+	struct counter	*c;
+	int		 stale;
+
+	pthread_mutex_lock(&cs->mu);
+	c = counter_slot(cs, k->user_id, period);
+	stale = c->read_ms == 0 || now_ms - c->read_ms >= cs->refresh_ms;
+	pthread_mutex_unlock(&cs->mu);
+
+	if (stale) {
+		struct dbp p[2] = { DBP_S(k->user_id), DBP_I(period) };
+		struct dbres *r = db_query(db, sql_count, p, 2);
+		int got = r != NULL ? db_next(r) : -1;
+		long long v = got == 1 ? db_int(r, 0) : 0;
+
+		db_done(r);
+		pthread_mutex_lock(&cs->mu);
+		c = counter_slot(cs, k->user_id, period);
+		if (got >= 0) {
+			c->db_count = v;
+			c->read_ms = now_ms;
+		}
+		pthread_mutex_unlock(&cs->mu);
+	}
+	pthread_mutex_lock(&cs->mu);
+	c = counter_slot(cs, k->user_id, period);
+	c->pending++;
+	q->used = c->db_count + c->pending;
+	pthread_mutex_unlock(&cs->mu);
+	q->admitted = 1;
+	q->counted = 0;
+}
+
+/*
+ * Decides whether the call of key k at now_ms may happen and fills *q with
+ * the figures for the rate-limit headers. Returns 0, or -1 when a hard
+ * limit could not be checked (the database is down): the caller refuses.
+ */
+int
+quota_admit(struct db *db, struct counters *cs, const struct apikey *k,
+    int64_t now_ms, struct quota *q)
+{
+	time_t	 now = (time_t)(now_ms / 1000);
+
+	memset(q, 0, sizeof(*q));
+	q->limit = k->limit;
+	q->hard = k->hard;
+	q->period = period_start(now);
+	q->reset = period_end(now);
+	if (k->hard && k->limit >= 0) {
+		if (quota_hard(db, k, q->period, q) == -1)
+			return -1;
+	} else
+		quota_soft(db, cs, k, q->period, now_ms, q);
+	if (k->limit < 0) {
+		q->remaining = -1;
+		return 0;
+	}
+	q->remaining = q->used < k->limit ? k->limit - q->used : 0;
+	q->overage = !k->hard && q->used > k->limit ? q->used - k->limit : 0;
+	return 0;
+}

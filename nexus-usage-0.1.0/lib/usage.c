@@ -1,0 +1,666 @@
+/*
+ * Usage events: every call on a key-protected route, never lost and never
+ * counted twice (DESIGN.md, decision 4).
+ *
+ * The request path appends each event as one line to the worker's current
+ * spool segment (one write(2); it survives the process being killed) and
+ * goes on. A flusher thread in the same worker, with its own database
+ * connection, takes a segment once it holds flush_batch events or is
+ * flush_interval_ms old, writes its events with multi-row INSERTs and adds
+ * them to the period counters in the same transaction, then unlinks it.
+ * The thread is what makes a quiet worker flush on time: the request
+ * thread may sit in libfcgi's accept(2) for as long as nobody calls.
+ *
+ * Ownership is a flock(2) on the segment, held from its creation until it
+ * is unlinked. A segment whose lock can be taken has lost its worker (a
+ * SIGKILL, a crash): any worker replays it, at start and every
+ * ORPHAN_SCAN_MS. Replaying is safe because rows are keyed by (user, time,
+ * event id): a chunk whose INSERT did not add every row is done again row
+ * by row, and only the rows actually added are counted.
+ *
+ * While the database is down nothing is rotated past the one segment
+ * waiting to be written: the current segment grows on disk, memory does
+ * not, and the backlog is written in chunks of flush_batch when it is back.
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nexus.h"
+
+#define ORPHAN_SCAN_MS	10000
+#define RETRY_MS	1000
+#define LINE_MAX_LEN	512
+#define CHUNK_MAX	1024	/* events per transaction, whatever flush_batch */
+#define INSERT_SIZES	11	/* multi-row INSERTs of 1, 2, 4 .. 1024 rows */
+
+struct segment {
+	int		 fd;		/* -1: none */
+	char		 path[PATH_MAX];
+	long long	 events;
+	int64_t		 opened_ms;
+};
+
+struct usage {
+	const struct config	*cfg;
+	struct counters		*counters;
+	pthread_t		 thread;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	int			 stopping;
+	char			 tag[48];
+	unsigned char		 idprefix[8];
+	uint64_t		 seq;
+	unsigned long		 segno;
+	struct segment		 cur;	/* being appended to */
+	struct segment		 ready;	/* waiting for the flusher */
+};
+
+/* One row's columns, in the order of the INSERT below. */
+#define ROW_PARAMS	8
+static const char *const sql_insert_head = "INSERT IGNORE INTO eco_api_usage "
+    "(user_id, ts, event_id, key_id, method, endpoint, status, latency_us) "
+    "VALUES ";
+static const char *const sql_insert_row =
+    "(?, FROM_UNIXTIME(? / 1000), ?, ?, ?, ?, ?, ?)";
+static char *sql_insert[INSERT_SIZES];	/* built once, same for every worker */
+
+static const char *const sql_count = "INSERT INTO eco_usage_records "
+    "(user_id, period, api_calls, overage_calls, updated_at) "
+    "VALUES (?, FROM_UNIXTIME(?), ?, ?, UTC_TIMESTAMP()) "
+    "ON DUPLICATE KEY UPDATE api_calls = api_calls + VALUES(api_calls), "
+    "overage_calls = IF(? < 0, 0, GREATEST(CAST(api_calls AS SIGNED) - ?, 0)), "
+    "updated_at = UTC_TIMESTAMP()";
+static const char *const sql_last_used = "UPDATE eco_api_keys "
+    "SET last_used_at = FROM_UNIXTIME(? / 1000) WHERE id = ? "
+    "AND (last_used_at IS NULL OR last_used_at < FROM_UNIXTIME(? / 1000))";
+
+static pthread_once_t	 sql_once = PTHREAD_ONCE_INIT;
+
+static void
+sql_build(void)
+{
+	struct buf	 b;
+	size_t		 i, n;
+
+	for (i = 0; i < INSERT_SIZES; i++) {
+		buf_init(&b, 1024 * 1024);
+		buf_addstr(&b, sql_insert_head);
+		for (n = 0; n < ((size_t)1 << i); n++) {
+			if (n > 0)
+				buf_addstr(&b, ",");
+			buf_addstr(&b, sql_insert_row);
+		}
+		sql_insert[i] = b.data;
+	}
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Event line: id user key ts method endpoint status latency count limit. */
+static int
+event_format(const struct usage_event *ev, char *line, size_t n)
+{
+	char	 id[EVENT_ID_LEN * 2 + 1];
+	int	 len;
+
+	hex_encode(ev->id, EVENT_ID_LEN, id);
+	len = snprintf(line, n, "%s\t%s\t%llu\t%lld\t%s\t%s\t%d\t%u\t%d\t%lld\n",
+	    id, ev->user_id, ev->key_id, (long long)ev->ts_ms, ev->method,
+	    ev->endpoint, ev->status, ev->latency_us, ev->count, ev->limit);
+	return len > 0 && (size_t)len < n ? len : -1;
+}
+
+static int
+unhex(const char *s, unsigned char *out, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		unsigned int v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (unsigned char)v;
+	}
+	return s[2 * n] == '\0' ? 0 : -1;
+}
+
+static int
+field_copy(char *dst, size_t n, const char *src)
+{
+	const char	*p;
+
+	if (*src == '\0' || strlen(src) >= n)
+		return -1;
+	for (p = src; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+			return -1;
+	strlcpy_(dst, src, n);
+	return 0;
+}
+
+/* Parses one spool line (without its newline). Returns 0 or -1. */
+static int
+event_parse(char *line, struct usage_event *ev)
+{
+	char		*f[10], *save = NULL, *t;
+	long long	 v;
+	int		 n = 0;
+
+	for (t = strtok_r(line, "\t", &save); t != NULL && n < 10;
+	    t = strtok_r(NULL, "\t", &save))
+		f[n++] = t;
+	if (n != 10 || t != NULL)
+		return -1;
+	memset(ev, 0, sizeof(*ev));
+	if (unhex(f[0], ev->id, EVENT_ID_LEN) == -1 || !user_id_valid(f[1]) ||
+	    field_copy(ev->user_id, sizeof(ev->user_id), f[1]) == -1 ||
+	    field_copy(ev->method, sizeof(ev->method), f[4]) == -1 ||
+	    field_copy(ev->endpoint, sizeof(ev->endpoint), f[5]) == -1)
+		return -1;
+	if (parse_int(f[2], 0, LLONG_MAX, &v) == -1)
+		return -1;
+	ev->key_id = (unsigned long long)v;
+	if (parse_int(f[3], 0, LLONG_MAX, &v) == -1)
+		return -1;
+	ev->ts_ms = v;
+	if (parse_int(f[6], 100, 599, &v) == -1)
+		return -1;
+	ev->status = (int)v;
+	if (parse_int(f[7], 0, UINT_MAX, &v) == -1)
+		return -1;
+	ev->latency_us = (unsigned int)v;
+	if (parse_int(f[8], 0, 1, &v) == -1)
+		return -1;
+	ev->count = (int)v;
+	if (parse_int(f[9], -1, LLONG_MAX, &ev->limit) == -1)
+		return -1;
+	return 0;
+}
+
+/* Inserts ev[0..n-1] with as few statements as the prepared sizes allow. */
+static int
+insert_rows(struct db *db, const struct usage_event *ev, size_t n,
+    unsigned long long *added)
+{
+	struct dbp		*p;
+	unsigned long long	 a;
+	size_t			 size, i, k;
+	int			 s;
+
+	*added = 0;
+	p = xcalloc(CHUNK_MAX * ROW_PARAMS, sizeof(*p));
+	while (n > 0) {
+		for (s = INSERT_SIZES - 1; ((size_t)1 << s) > n; s--)
+			;
+		size = (size_t)1 << s;
+		for (i = 0; i < size; i++) {
+			k = i * ROW_PARAMS;
+			p[k] = DBP_S(ev[i].user_id);
+			p[k + 1] = DBP_I(ev[i].ts_ms);
+			p[k + 2] = DBP_B(ev[i].id, EVENT_ID_LEN);
+			p[k + 3] = DBP_I(ev[i].key_id);
+			p[k + 4] = DBP_S(ev[i].method);
+			p[k + 5] = DBP_S(ev[i].endpoint);
+			p[k + 6] = DBP_I(ev[i].status);
+			p[k + 7] = DBP_I(ev[i].latency_us);
+		}
+		if (db_exec(db, sql_insert[s], p, size * ROW_PARAMS, &a) == -1) {
+			free(p);
+			return -1;
+		}
+		*added += a;
+		ev += size;
+		n -= size;
+	}
+	free(p);
+	return 0;
+}
+
+/* Adds the counted events (new[i] set) to their period and key rows. */
+static int
+count_rows(struct db *db, const struct usage_event *ev, const char *isnew,
+    size_t n)
+{
+	size_t		 i, j;
+	char		*done = xcalloc(n, 1);
+	int		 rc = -1;
+
+	for (i = 0; i < n; i++) {
+		time_t		 period;
+		long long	 calls = 0, limit = ev[i].limit;
+
+		if (done[i] || !isnew[i])
+			continue;
+		/* Group this user's events of this period; and last use of key. */
+		period = period_start((time_t)(ev[i].ts_ms / 1000));
+		for (j = i; j < n; j++) {
+			if (done[j] || !isnew[j] ||
+			    strcmp(ev[j].user_id, ev[i].user_id) != 0 ||
+			    period_start((time_t)(ev[j].ts_ms / 1000)) != period)
+				continue;
+			done[j] = 1;
+			calls += ev[j].count;
+			limit = ev[j].limit;
+		}
+		if (calls > 0) {
+			long long over = limit < 0 || calls < limit ? 0 :
+			    calls - limit;
+			struct dbp p[6] = { DBP_S(ev[i].user_id), DBP_I(period),
+			    DBP_I(calls), DBP_I(over), DBP_I(limit),
+			    DBP_I(limit) };
+			if (db_exec(db, sql_count, p, 6, NULL) == -1)
+				goto out;
+		}
+	}
+	/* Keys: one UPDATE per distinct key of the chunk. */
+	memset(done, 0, n);
+	for (i = 0; i < n; i++) {
+		int64_t	 last = ev[i].ts_ms;
+
+		if (done[i] || !isnew[i])
+			continue;
+		for (j = i; j < n; j++)
+			if (!done[j] && isnew[j] && ev[j].key_id == ev[i].key_id) {
+				done[j] = 1;
+				if (ev[j].ts_ms > last)
+					last = ev[j].ts_ms;
+			}
+		struct dbp p[3] = { DBP_I(last), DBP_I(ev[i].key_id),
+		    DBP_I(last) };
+		if (db_exec(db, sql_last_used, p, 3, NULL) == -1)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(done);
+	return rc;
+}
+
+/*
+ * Writes one chunk in one transaction. Returns 0, or -1 with nothing
+ * written. With own set, tells the counters what moved from pending.
+ */
+static int
+write_chunk(struct db *db, struct counters *cs, const struct usage_event *ev,
+    size_t n)
+{
+	unsigned long long	 added, a;
+	char			*isnew = xcalloc(n, 1);
+	size_t			 i;
+
+	if (db_begin(db) == -1)
+		goto fail;
+	if (insert_rows(db, ev, n, &added) == -1)
+		goto fail;
+	if (added == n)
+		memset(isnew, 1, n);
+	else {
+		/* Some were written before (a replay): find out which. */
+		db_rollback(db);
+		if (db_begin(db) == -1)
+			goto fail;
+		for (added = 0, i = 0; i < n; i++) {
+			if (insert_rows(db, &ev[i], 1, &a) == -1)
+				goto fail;
+			isnew[i] = a == 1;
+			added += a;
+		}
+		log_info("replay: %zu of %zu events were already written",
+		    n - (size_t)added, n);
+	}
+	if (count_rows(db, ev, isnew, n) == -1 || db_commit(db) == -1)
+		goto fail;
+	if (cs != NULL)
+		for (i = 0; i < n; i++)
+			if (ev[i].count)
+				counters_written(cs, ev[i].user_id,
+				    period_start((time_t)(ev[i].ts_ms / 1000)), 1);
+	free(isnew);
+	return 0;
+fail:
+	log_warnx("usage write failed: %s", db_error(db));
+	db_rollback(db);
+	free(isnew);
+	return -1;
+}
+
+/*
+ * Writes every event of the segment open on fd, in chunks. Returns 0 when
+ * all are written (the caller unlinks it), -1 to try again later.
+ * Malformed lines (none are written by this code) are logged and skipped.
+ */
+static int
+segment_write(struct db *db, struct counters *cs, int fd, const char *path,
+    size_t chunk)
+{
+	struct usage_event	*ev = xcalloc(chunk, sizeof(*ev));
+	char			 buf[65536], line[LINE_MAX_LEN];
+	size_t			 nev = 0, ll = 0;
+	off_t			 off = 0;
+	ssize_t			 r, i;
+	int			 rc = -1, toolong = 0;
+
+	for (;;) {
+		if ((r = pread(fd, buf, sizeof(buf), off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warnx("%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		off += r;
+		for (i = 0; i < r; i++) {
+			if (buf[i] != '\n') {
+				if (ll + 1 < sizeof(line))
+					line[ll++] = buf[i];
+				else
+					toolong = 1;
+				continue;
+			}
+			line[ll] = '\0';
+			if (toolong || event_parse(line, &ev[nev]) == -1)
+				log_warnx("%s: skipping a malformed event", path);
+			else if (++nev == chunk) {
+				if (write_chunk(db, cs, ev, nev) == -1)
+					goto out;
+				nev = 0;
+			}
+			ll = 0;
+			toolong = 0;
+		}
+	}
+	/* A last line without its newline was cut off mid-write: not an event. */
+	if (nev > 0 && write_chunk(db, cs, ev, nev) == -1)
+		goto out;
+	rc = 0;
+out:
+	free(ev);
+	return rc;
+}
+
+static int
+segment_open(struct usage *u, struct segment *s)
+{
+	snprintf(s->path, sizeof(s->path), "%s/%s-%06lu.spool",
+	    u->cfg->spool_dir, u->tag, ++u->segno);
+	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0600);
+	if (s->fd == -1) {
+		log_warnx("%s: %s", s->path, strerror(errno));
+		return -1;
+	}
+	if (flock(s->fd, LOCK_EX | LOCK_NB) == -1) {
+		log_warnx("%s: flock: %s", s->path, strerror(errno));
+		close(s->fd);
+		s->fd = -1;
+		return -1;
+	}
+	s->events = 0;
+	s->opened_ms = mono_ms();
+	return 0;
+}
+
+/* Hands the current segment to the flusher. Called with the lock held. */
+static void
+segment_rotate(struct usage *u)
+{
+	u->ready = u->cur;
+	u->cur.fd = -1;
+	u->cur.events = 0;
+	pthread_cond_signal(&u->cv);
+}
+
+/*
+ * Replays every segment in the spool directory that no live worker holds.
+ * Returns the number of segments written, or -1 if one could not be.
+ */
+int
+usage_replay(const struct config *cfg, struct db *db)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	char		 path[PATH_MAX];
+	int		 fd, n = 0, rc = 0;
+
+	if ((d = opendir(cfg->spool_dir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len < 7 || strcmp(de->d_name + len - 6, ".spool") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cfg->spool_dir, de->d_name);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+			continue;
+		/* Held: its worker is alive. Gone: written meanwhile. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+		    fstat(fd, &st) == -1 || st.st_nlink == 0) {
+			close(fd);
+			continue;
+		}
+		if (segment_write(db, NULL, fd, path, CHUNK_MAX) == 0) {
+			log_info("replayed %s", de->d_name);
+			unlink(path);
+			n++;
+		} else
+			rc = -1;
+		close(fd);
+	}
+	closedir(d);
+	return rc == -1 ? -1 : n;
+}
+
+static void
+cond_wait_ms(struct usage *u, int64_t ms)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+}
+
+static void *
+flusher(void *arg)
+{
+	struct usage	*u = arg;
+	struct db	*db = db_open(u->cfg);
+	struct segment	 seg;
+	int64_t		 interval = u->cfg->flush_interval_ms, next_scan = 0;
+	int		 stopping, failed = 0;
+
+	for (;;) {
+		int64_t now = mono_ms();
+
+		if (now >= next_scan) {
+			usage_replay(u->cfg, db);
+			next_scan = now + ORPHAN_SCAN_MS;
+		}
+		pthread_mutex_lock(&u->mu);
+		if (u->ready.fd == -1 && u->cur.fd != -1 && u->cur.events > 0 &&
+		    (u->stopping || now - u->cur.opened_ms >= interval ||
+		    u->cur.events >= u->cfg->flush_batch))
+			segment_rotate(u);
+		if (u->ready.fd == -1 && !u->stopping) {
+			int64_t wait = interval;
+			if (u->cur.fd != -1 && u->cur.events > 0)
+				wait = u->cur.opened_ms + interval - now;
+			cond_wait_ms(u, wait > 0 ? wait : 1);
+			pthread_mutex_unlock(&u->mu);
+			continue;
+		}
+		seg = u->ready;
+		stopping = u->stopping;
+		pthread_mutex_unlock(&u->mu);
+
+		if (seg.fd == -1)
+			break;		/* stopping, nothing left */
+		if (segment_write(db, u->counters, seg.fd, seg.path,
+		    (size_t)u->cfg->flush_batch) == 0) {
+			unlink(seg.path);
+			close(seg.fd);
+			pthread_mutex_lock(&u->mu);
+			u->ready.fd = -1;
+			pthread_mutex_unlock(&u->mu);
+			failed = 0;
+			continue;
+		}
+		/* The database is away: keep it on disk, try again later. */
+		if (stopping && ++failed >= 2) {
+			log_warnx("stopping with unwritten usage in %s: the next "
+			    "worker replays it", u->cfg->spool_dir);
+			break;
+		}
+		pthread_mutex_lock(&u->mu);
+		cond_wait_ms(u, RETRY_MS);
+		pthread_mutex_unlock(&u->mu);
+	}
+	db_close(db);
+	return NULL;
+}
+
+/*
+ * Starts usage tracking for this worker: its spool segments and flusher.
+ * Returns NULL if the spool directory is unusable.
+ */
+struct usage *
+usage_start(const struct config *cfg, struct counters *cs)
+{
+	struct usage		*u;
+	pthread_condattr_t	 ca;
+	unsigned char		 r[4];
+	char			 hex[9];
+	sigset_t		 all, old;
+	int			 rc;
+
+	if (mkdir(cfg->spool_dir, 0700) == -1 && errno != EEXIST) {
+		log_warnx("%s: %s", cfg->spool_dir, strerror(errno));
+		return NULL;
+	}
+	pthread_once(&sql_once, sql_build);
+	u = xcalloc(1, sizeof(*u));
+	u->cfg = cfg;
+	u->counters = cs;
+	u->cur.fd = u->ready.fd = -1;
+	if (random_bytes(u->idprefix, sizeof(u->idprefix)) == -1 ||
+	    random_bytes(r, sizeof(r)) == -1) {
+		free(u);
+		return NULL;
+	}
+	hex_encode(r, sizeof(r), hex);
+	snprintf(u->tag, sizeof(u->tag), "w%ld-%s", (long)getpid(), hex);
+	pthread_mutex_init(&u->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&u->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	/* Signals are the accept loop's business: the flusher takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&u->thread, NULL, flusher, u);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_warnx("cannot start the usage flusher");
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/*
+ * A new event id: this worker's 64 random bits and a sequence number,
+ * unique across workers and hosts without coordination.
+ */
+void
+usage_new_id(struct usage *u, unsigned char id[EVENT_ID_LEN])
+{
+	uint64_t	 seq;
+	int		 i;
+
+	pthread_mutex_lock(&u->mu);
+	seq = ++u->seq;
+	pthread_mutex_unlock(&u->mu);
+	memcpy(id, u->idprefix, 8);
+	for (i = 0; i < 8; i++)
+		id[8 + i] = (unsigned char)(seq >> (56 - 8 * i));
+}
+
+/*
+ * Appends ev (its id from usage_new_id) to the spool. Returns 0, or -1 if
+ * it could not be stored (logged: the disk is full or the spool unwritable).
+ */
+int
+usage_record(struct usage *u, const struct usage_event *ev)
+{
+	char		 line[LINE_MAX_LEN];
+	ssize_t		 w;
+	int		 len, rc = -1;
+
+	pthread_mutex_lock(&u->mu);
+	if ((len = event_format(ev, line, sizeof(line))) == -1)
+		goto out;
+	if (u->cur.fd == -1 && segment_open(u, &u->cur) == -1)
+		goto out;
+	/* One write(2) of a whole line: a kill leaves whole lines behind. */
+	do
+		w = write(u->cur.fd, line, (size_t)len);
+	while (w == -1 && errno == EINTR);
+	if (w != len) {
+		log_warnx("%s: short write: %s", u->cur.path, strerror(errno));
+		goto out;
+	}
+	u->cur.events++;
+	if (u->cur.events >= u->cfg->flush_batch && u->ready.fd == -1)
+		segment_rotate(u);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&u->mu);
+	return rc;
+}
+
+/* Writes what is left (SIGTERM) and stops the flusher. */
+void
+usage_stop(struct usage *u)
+{
+	if (u == NULL)
+		return;
+	pthread_mutex_lock(&u->mu);
+	u->stopping = 1;
+	pthread_cond_signal(&u->cv);
+	pthread_mutex_unlock(&u->mu);
+	pthread_join(u->thread, NULL);
+	if (u->cur.fd != -1)
+		close(u->cur.fd);	/* unwritten: replayed by the next worker */
+	if (u->ready.fd != -1)
+		close(u->ready.fd);
+	pthread_mutex_destroy(&u->mu);
+	pthread_cond_destroy(&u->cv);
+	free(u);
+}
