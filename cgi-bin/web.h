@@ -85,6 +85,12 @@ size_t		 http_params_size(char **);
 int		 http_path_from_uri(const char *, char *, size_t,
 		    const char **);
 
+/* api_usage.c */
+void		 api_usage_current(struct request *);
+void		 api_usage_history(struct request *);
+void		 api_usage_endpoints(struct request *);
+void		 api_usage_overage(struct request *);
+
 /* auth.c */
 const char	*auth_bearer(const struct request *);
 int		 auth_user(struct request *);

@@ -289,6 +289,97 @@ void		 usage_stop(struct usage *);
 int		 usage_replay(const struct config *, struct db *);
 int		 usage_event_parse(char *, struct usage_event *);
 
+/*
+ * rollup.c: the daily roll-up, raw-usage retention, and the aggregator
+ * that both the roll-up and the usage API (for days not rolled up) use.
+ */
+#define HIST_BUCKETS		240	/* latency histogram, see rollup.c */
+struct route_stats {
+	char			 method[METHOD_MAX + 1];
+	char			 endpoint[ENDPOINT_MAX + 1];
+	unsigned long long	 calls;
+	unsigned long long	 errors;	/* status >= 400 */
+	unsigned long long	 lat_sum;	/* microseconds */
+	unsigned int		 lat_max;
+	unsigned long long	 hist[HIST_BUCKETS];
+};
+struct usage_agg {
+	struct route_stats	*routes;
+	size_t			 nroutes, cap;
+	long			 last;		/* route of the last row */
+	unsigned long long	 calls, errors, lat_sum;
+	int			 keep;		/* keep every latency (exact p95) */
+	unsigned int		*lat;
+	size_t			 nlat, latcap;
+};
+struct rollup_stats {
+	long long	 days, users, rows;
+	int64_t		 usec;
+};
+struct retention_stats {
+	long long	 days, deleted, chunks, rerolled;
+};
+enum rollup_result { ROLLUP_DONE = 0, ROLLUP_PURGED = 1, ROLLUP_ERR = -1 };
+unsigned int	 hist_bucket(unsigned int);
+unsigned int	 hist_upper(unsigned int);
+unsigned int	 hist_p95(const unsigned long long *, unsigned long long,
+		    unsigned int);
+size_t		 hist_encode(const unsigned long long *, unsigned char *,
+		    size_t);
+int		 hist_decode_add(const unsigned char *, size_t,
+		    unsigned long long *);
+void		 agg_init(struct usage_agg *, int);
+void		 agg_free(struct usage_agg *);
+void		 agg_add(struct usage_agg *, const char *, const char *,
+		    long long, long long);
+int		 agg_add_route(struct usage_agg *, const char *, const char *,
+		    unsigned long long, unsigned long long, unsigned long long,
+		    unsigned int, const unsigned char *, size_t);
+long long	 agg_raw(struct db *, struct usage_agg *, const char *, time_t,
+		    time_t);
+unsigned int	 agg_p95(struct usage_agg *);
+void		 agg_sort(struct usage_agg *);
+unsigned long long avg_round(unsigned long long, unsigned long long);
+int		 rollup_range(struct db *, time_t, time_t, time_t,
+		    void (*)(time_t, int, const struct rollup_stats *, void *),
+		    void *);
+int		 retention_run(struct db *, long long, time_t,
+		    struct retention_stats *);
+
+/* usage_report.c: a user's own usage, for the usage API */
+struct usage_plan {
+	char		 id[PLAN_ID_MAX + 1];
+	char		 name[65];
+	long long	 monthly_calls;		/* -1: unlimited */
+	int		 hard_limit;
+	long long	 price_cents;
+	long long	 overage_micros;	/* per call past monthly_calls */
+};
+struct usage_current {
+	struct usage_plan plan;
+	time_t		 period_start, period_end;
+	long long	 calls;			/* eco_usage_records.api_calls */
+	long long	 overage_calls;
+};
+struct usage_day {
+	time_t			 day;
+	unsigned long long	 calls, errors, avg_us, p95_us;
+};
+struct overage_period {
+	time_t		 period;
+	long long	 api_calls, overage_calls;
+	long long	 billed_cents, pending_cents;	/* ledger: sent, other */
+};
+int		 usage_current(struct db *, const char *, time_t,
+		    struct usage_current *);
+int		 usage_plan_bills_overage(const struct usage_plan *);
+int		 usage_history(struct db *, const char *, time_t, int,
+		    struct usage_day *);
+int		 usage_routes(struct db *, const char *, time_t, int,
+		    struct usage_agg *);
+int		 usage_overage(struct db *, const char *,
+		    struct overage_period **);
+
 /* token.c: JWT verification (RFC 7519, RFC 8725) */
 #define TOKEN_MAX	8192	/* longer bearer tokens are refused unread */
 enum token_result {

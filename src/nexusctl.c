@@ -27,6 +27,8 @@ struct opt {
 	time_t		 expires_at;
 	unsigned long long key_id;
 	long long	 grace_s;
+	const char	*date, *from, *to;
+	time_t		 from_t, to_t;		/* aggregate: days to roll up */
 };
 
 struct cmd {
@@ -36,10 +38,12 @@ struct cmd {
 	int		(*run)(struct ctx *, struct opt *);
 };
 
+static int	 cmd_aggregate(struct ctx *, struct opt *);
 static int	 cmd_migrate(struct ctx *, struct opt *);
 static int	 cmd_user_create(struct ctx *, struct opt *);
 static int	 cmd_user_list(struct ctx *, struct opt *);
 static int	 cmd_user_set_plan(struct ctx *, struct opt *);
+static int	 check_aggregate(int, char **, struct opt *);
 static int	 cmd_key_create(struct ctx *, struct opt *);
 static int	 cmd_key_list(struct ctx *, struct opt *);
 static int	 cmd_key_revoke(struct ctx *, struct opt *);
@@ -53,6 +57,8 @@ static int	 check_user_create(int, char **, struct opt *);
 static int	 check_user_set_plan(int, char **, struct opt *);
 
 static const struct cmd cmds[] = {
+	{ "aggregate", "aggregate [--date YYYY-MM-DD | --from YYYY-MM-DD "
+	    "--to YYYY-MM-DD]", check_aggregate, cmd_aggregate },
 	{ "migrate", "migrate", check_none, cmd_migrate },
 	{ "user create", "user create --email E --plan free|pro|enterprise "
 	    "[--stripe-customer cus_...]", check_user_create, cmd_user_create },
@@ -142,6 +148,12 @@ parse_opts(int argc, char **argv, const char *allowed, struct opt *o)
 			slot = &o->customer;
 		else if (strcmp(name, "user") == 0)
 			slot = &o->user;
+		else if (strcmp(name, "date") == 0)
+			slot = &o->date;
+		else if (strcmp(name, "from") == 0)
+			slot = &o->from;
+		else if (strcmp(name, "to") == 0)
+			slot = &o->to;
 		else if (strcmp(name, "name") == 0)
 			slot = &o->name;
 		else if (strcmp(name, "expires") == 0)
@@ -161,6 +173,38 @@ static int
 check_none(int argc, char **argv, struct opt *o)
 {
 	return argc == 0 ? 0 : bad("unexpected argument: %s", argv[0]);
+}
+
+/* --date D, or --from D --to D, or neither: yesterday and today (UTC). */
+static int
+check_aggregate(int argc, char **argv, struct opt *o)
+{
+	time_t	 today = day_start(time(NULL));
+
+	if (parse_opts(argc, argv, "date,from,to", o) == -1)
+		return -1;
+	if (o->date != NULL && (o->from != NULL || o->to != NULL))
+		return bad("%s", "--date excludes --from and --to");
+	if ((o->from == NULL) != (o->to == NULL))
+		return bad("%s", "--from and --to go together");
+	if (o->date != NULL) {
+		o->from = o->to = o->date;
+	} else if (o->from == NULL) {
+		o->from_t = today - 86400;
+		o->to_t = today;
+		return 0;
+	}
+	if (time_parse_date(o->from, &o->from_t) == -1)
+		return bad("not a date (YYYY-MM-DD): %s", o->from);
+	if (time_parse_date(o->to, &o->to_t) == -1)
+		return bad("not a date (YYYY-MM-DD): %s", o->to);
+	if (o->from_t > o->to_t)
+		return bad("%s", "--from is after --to");
+	if (o->to_t > today)
+		return bad("%s is in the future (UTC)", o->to);
+	if (o->to_t - o->from_t >= 3660LL * 86400)
+		return bad("%s", "at most 3660 days at a time");
+	return 0;
 }
 
 static int
@@ -279,6 +323,45 @@ cmd_migrate(struct ctx *c, struct opt *o)
 	printf("%d migration%s applied, schema up to date\n", n,
 	    n == 1 ? "" : "s");
 	return 0;
+}
+
+static void
+rolled(time_t day, int rc, const struct rollup_stats *st, void *arg)
+{
+	char	 date[16];
+	double	 secs = (double)st->usec / 1e6;
+
+	time_format_date(day, date, sizeof(date));
+	if (rc == ROLLUP_PURGED)
+		printf("%s: raw rows deleted by retention; aggregates kept\n",
+		    date);
+	else if (rc == ROLLUP_DONE)
+		printf("%s: %lld rows, %lld users, %.3f s (%.0f rows/s)\n",
+		    date, st->rows, st->users, secs,
+		    secs > 0 ? (double)st->rows / secs : 0.0);
+	else
+		printf("%s: failed\n", date);
+}
+
+/* Rolls up the days asked for, then applies retention. */
+static int
+cmd_aggregate(struct ctx *c, struct opt *o)
+{
+	struct retention_stats	 rs;
+	time_t			 now = time(NULL);
+	int			 rc = 0;
+
+	if (rollup_range(c->db, o->from_t, o->to_t, now, rolled, NULL) == -1)
+		rc = 1;
+	if (retention_run(c->db, c->cfg.retention_days, now, &rs) == -1) {
+		fprintf(stderr, "nexusctl: retention failed: %s\n",
+		    db_error(c->db));
+		return 1;
+	}
+	printf("retention (%lld days): %lld raw rows deleted from %lld days "
+	    "in %lld chunks, %lld days rolled up first\n", c->cfg.retention_days,
+	    rs.deleted, rs.days, rs.chunks, rs.rerolled);
+	return rc;
 }
 
 static const char *
