@@ -27,12 +27,19 @@ CREATE TABLE IF NOT EXISTS eco_periods (
 
 -- The users page: sort by calls or revenue, with or without a plan filter,
 -- ties broken by user id (the primary key rides along in each index).
+-- The revenue indexes also hold the columns revenue_cents is computed
+-- from: MariaDB 10.11 counts them as read once a statement on the table
+-- has run in the connection, and without them the walk would fetch every
+-- row instead of reading the index alone (page 4,000 of 100,000 users:
+-- 250 ms instead of 40 ms).
 CREATE INDEX IF NOT EXISTS eco_usage_records_revenue
-  ON eco_usage_records (period, revenue_cents);
+  ON eco_usage_records (period, revenue_cents, price_cents, overage_calls,
+    overage_micros);
 CREATE INDEX IF NOT EXISTS eco_usage_records_plan_calls
   ON eco_usage_records (period, plan_id, api_calls);
 CREATE INDEX IF NOT EXISTS eco_usage_records_plan_revenue
-  ON eco_usage_records (period, plan_id, revenue_cents);
+  ON eco_usage_records (period, plan_id, revenue_cents, price_cents,
+    overage_calls, overage_micros);
 
 -- Sort by email within a plan (by email alone uses the unique key).
 CREATE INDEX IF NOT EXISTS eco_users_plan_email
