@@ -56,6 +56,10 @@ add_ratio(json_object *o, const char *k, unsigned long long num,
 	unsigned long long	 scale = places == 2 ? 100 : 10000, v;
 	char			 s[48];
 
+	if (den == 0) {
+		json_object_object_add(o, k, NULL);
+		return;
+	}
 	v = num * scale / den;
 	if (round_half_up && (num * scale % den) * 2 >= den)
 		v++;

@@ -40,9 +40,9 @@ auth_bearer(const struct request *r)
 
 /*
  * Verifies the caller's JWT and that its sub is an existing user. Returns
- * 0 with r->user_id set, or -1 after
- * answering 401 (bad or missing token, unknown user), 500 (verification
- * not configured) or 503 (database down).
+ * 0 with r->user_id set, or -1 after answering 401 (bad or missing token,
+ * unknown user), 500 (verification not configured) or 503 (database
+ * down). AUTH_ADMIN runs it first, then checks r->user_id.
  */
 int
 auth_user(struct request *r)

@@ -286,17 +286,26 @@ agg_add(struct usage_agg *a, const char *method, const char *endpoint,
 	}
 }
 
-/* Adds a route's stored aggregate (eco_usage_daily_routes). */
+/*
+ * Adds a route's stored aggregate (eco_usage_daily_routes). Returns 0, or
+ * -1 (adding nothing) if its histogram is malformed.
+ */
 int
 agg_add_route(struct usage_agg *a, const char *method, const char *endpoint,
     unsigned long long calls, unsigned long long errors,
     unsigned long long lat_sum, unsigned int lat_max,
     const unsigned char *hist, size_t histlen)
 {
-	struct route_stats	*r = agg_route(a, method, endpoint);
+	unsigned long long	 h[HIST_BUCKETS];
+	struct route_stats	*r;
+	size_t			 i;
 
-	if (hist_decode_add(hist, histlen, r->hist) == -1)
+	memset(h, 0, sizeof(h));
+	if (calls == 0 || hist_decode_add(hist, histlen, h) == -1)
 		return -1;
+	r = agg_route(a, method, endpoint);
+	for (i = 0; i < HIST_BUCKETS; i++)
+		r->hist[i] += h[i];
 	r->calls += calls;
 	r->errors += errors;
 	r->lat_sum += lat_sum;
