@@ -107,9 +107,10 @@ static const char *const sql_opened = "SELECT 1 FROM eco_periods "
 static const char *const sql_open_bound = "SELECT id FROM eco_users "
     "WHERE id > ? ORDER BY id LIMIT 1 OFFSET 999";
 static const char *const sql_open = "INSERT INTO eco_usage_records "
-    "(user_id, period, plan_id, price_cents, overage_micros, updated_at) "
+    "(user_id, period, plan_id, price_cents, overage_micros, revenue_cents, "
+    "updated_at) "
     "SELECT u.id, FROM_UNIXTIME(?), u.plan_id, p.price_cents, "
-    "p.overage_micros, UTC_TIMESTAMP() "
+    "p.overage_micros, p.price_cents, UTC_TIMESTAMP() "
     "FROM eco_users u JOIN eco_plans p ON p.id = u.plan_id "
     "WHERE u.id > ? AND (? IS NULL OR u.id <= ?) AND NOT EXISTS "
     "(SELECT 1 FROM eco_usage_records r WHERE r.user_id = u.id "
@@ -125,7 +126,8 @@ static const char *const sql_fill = "UPDATE eco_usage_records r "
     "JOIN eco_users u ON u.id = r.user_id "
     "JOIN eco_plans p ON p.id = u.plan_id "
     "SET r.price_cents = p.price_cents, r.overage_micros = p.overage_micros, "
-    "r.plan_id = u.plan_id "
+    "r.revenue_cents = p.price_cents + "
+    "r.overage_calls * p.overage_micros DIV 10000, r.plan_id = u.plan_id "
     "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id IS NULL";
 
 /* The period this process has seen opened: one probe a month after that. */

@@ -23,17 +23,23 @@ static const char *const sql_get = "SELECT id, email, plan_id, "
 static const char *const sql_set_plan = "UPDATE eco_users "
     "SET plan_id = ?, updated_at = UTC_TIMESTAMP() WHERE id = ?";
 /*
- * A user's row for the current period carries the terms of their plan
- * (lib/admin.c sorts users by calls and revenue on it): written when the
- * user is created and again when the plan changes.
+ * A user's row for the current period carries the terms of their plan and
+ * the revenue they make (lib/admin.c sorts users by calls and revenue on
+ * it): written when the user is created and again when the plan changes.
+ * ON DUPLICATE KEY UPDATE assigns left to right, so revenue_cents is
+ * computed from the new terms.
  */
 static const char *const sql_period_terms = "INSERT INTO eco_usage_records "
-    "(user_id, period, plan_id, price_cents, overage_micros, updated_at) "
+    "(user_id, period, plan_id, price_cents, overage_micros, revenue_cents, "
+    "updated_at) "
     "SELECT ?, FROM_UNIXTIME(?), id, price_cents, overage_micros, "
-    "UTC_TIMESTAMP() FROM eco_plans WHERE id = ? "
-    "ON DUPLICATE KEY UPDATE plan_id = VALUES(plan_id), "
-    "price_cents = VALUES(price_cents), "
-    "overage_micros = VALUES(overage_micros)";
+    "price_cents, UTC_TIMESTAMP() FROM eco_plans WHERE id = ? "
+    "ON DUPLICATE KEY UPDATE eco_usage_records.plan_id = VALUES(plan_id), "
+    "eco_usage_records.price_cents = VALUES(price_cents), "
+    "eco_usage_records.overage_micros = VALUES(overage_micros), "
+    "eco_usage_records.revenue_cents = eco_usage_records.price_cents + "
+    "eco_usage_records.overage_calls * "
+    "eco_usage_records.overage_micros DIV 10000";
 static const char *const sql_list = "SELECT id, email, plan_id, "
     "stripe_customer_id, UNIX_TIMESTAMP(created_at) FROM eco_users "
     "ORDER BY created_at, id";

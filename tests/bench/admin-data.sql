@@ -36,12 +36,12 @@ FROM eco_users ORDER BY id;
 -- all users); a user is active in a month when a hash of (user, month)
 -- says so, and an inactive user's row counts no calls.
 INSERT INTO eco_usage_records (user_id, period, api_calls, overage_calls,
-    overage_invoiced, updated_at, plan_id, price_cents, overage_micros)
-SELECT id, period, calls,
-    IF(allowance IS NULL, 0, GREATEST(0, CAST(calls AS SIGNED) -
-        CAST(allowance AS SIGNED))),
-    0, @now, plan_id, price_cents, overage_micros
-FROM (
+    overage_invoiced, updated_at, plan_id, price_cents, overage_micros,
+    revenue_cents)
+SELECT id, period, calls, overage, 0, @now, plan_id, price_cents,
+    overage_micros, price_cents + overage * overage_micros DIV 10000
+FROM (SELECT x.*, IF(allowance IS NULL, 0, GREATEST(0, CAST(calls AS SIGNED) -
+        CAST(allowance AS SIGNED))) AS overage FROM (
     SELECT u.id, u.period, u.plan_id, pl.monthly_calls AS allowance,
         pl.price_cents, pl.overage_micros,
         CASE WHEN u.h % 10 >= 6 THEN 0
@@ -54,7 +54,7 @@ FROM (
         FROM eco_users u CROSS JOIN seq_0_to_11 m
     ) u
     JOIN eco_plans pl ON pl.id = u.plan_id
-) x;
+) x) y;
 
 -- This month's overage billed in one ledger row per day so far; a cent is
 -- ten calls at $0.001, and whole cents are billed.

@@ -1000,8 +1000,8 @@ START_TEST(period_rows_repaired)
 	struct http	*r;
 
 	ck_assert(db_exec(db, "UPDATE eco_usage_records SET plan_id = NULL, "
-	    "price_cents = 0, overage_micros = 0 WHERE user_id = ?", p, 1,
-	    NULL) == 0);
+	    "price_cents = 0, overage_micros = 0, revenue_cents = 0 "
+	    "WHERE user_id = ?", p, 1, NULL) == 0);
 	ck_assert(db_exec(db, "DELETE FROM eco_usage_records WHERE user_id = ?",
 	    pz, 1, NULL) == 0);
 	ck_assert(db_raw(db, "DELETE FROM eco_periods") == 0);
