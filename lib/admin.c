@@ -5,7 +5,7 @@
  * Nothing here reads raw usage. Users by plan and new users come from
  * eco_users' indexes; calls and revenue from eco_usage_records, which
  * holds one row per user per period for every user (admin_period_ready
- * makes sure of it) with the plan's terms and a stored revenue column;
+ * makes sure of it) with the plan's terms and the revenue so far;
  * overage from a covering index of the ledger. A users page walks an
  * index to the page's keys and joins only those rows (a deferred join),
  * so page 4,000 of 100,000 users costs an index walk, not a sort.
