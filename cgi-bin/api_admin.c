@@ -132,7 +132,8 @@ api_admin_overview(struct request *r)
 	json_object_object_add(ovg, "billed", ledger(&ov, LEDGER_SENT));
 	json_object_object_add(ovg, "pending", ledger(&ov, LEDGER_PENDING));
 	json_object_object_add(ovg, "failed", ledger(&ov, LEDGER_FAILED));
-	json_object_object_add(ovg, "total", money(ov.ledger_cents[LEDGER_SENT] +
+	json_object_object_add(ovg, "total",
+	    money(ov.ledger_cents[LEDGER_SENT] +
 	    ov.ledger_cents[LEDGER_PENDING] + ov.ledger_cents[LEDGER_FAILED]));
 	json_object_object_add(o, "overage_revenue", ovg);
 	json_object_object_add(o, "calls_this_month",
@@ -243,7 +244,8 @@ users_query(struct request *r, struct admin_query *q,
 			break;
 		}
 		if (rc == -1) {
-			resp_error(r, 503, "unavailable", "database unavailable");
+			resp_error(r, 503, "unavailable",
+			    "database unavailable");
 			return -1;
 		}
 		/* FALLTHROUGH */
@@ -296,7 +298,8 @@ api_admin_users(struct request *r)
 	o = json_object_new_object();
 	json_object_object_add(o, "period", period(now));
 	json_object_object_add(o, "page", json_object_new_int64(q.page));
-	json_object_object_add(o, "per_page", json_object_new_int64(q.per_page));
+	json_object_object_add(o, "per_page",
+	    json_object_new_int64(q.per_page));
 	json_object_object_add(o, "total", json_object_new_int64(total));
 	json_object_object_add(o, "pages", json_object_new_int64(pages));
 	json_object_object_add(o, "sort",

@@ -1023,6 +1023,34 @@ START_TEST(period_rows_repaired)
 }
 END_TEST
 
+/* Cron's way: nexusctl period open gives the missing rows back. */
+START_TEST(period_open_by_nexusctl)
+{
+	struct tuser	*z = person("ent5@corp.example");
+	struct dbp	 pz[1] = { DBP_S(z->id) };
+	struct db	*db = test_db();
+	char		*out;
+
+	ck_assert(db_exec(db, "DELETE FROM eco_usage_records WHERE user_id = ?",
+	    pz, 1, NULL) == 0);
+	ck_assert(db_raw(db, "DELETE FROM eco_periods") == 0);
+	db_close(db);
+	ck_assert_int_eq(ctl(&out, "period", "open", NULL), 0);
+	ck_assert_msg(strstr(out, "is open for every user") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_usage_records "
+	    "WHERE user_id = ? AND plan_id = 'enterprise' "
+	    "AND revenue_cents = 50000", pz, 1), 1);
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_periods",
+	    NULL, 0), 1);
+	/* Once open, again is a no-op. */
+	ck_assert_int_eq(ctl(&out, "period", "open", NULL), 0);
+	free(out);
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_usage_records "
+	    "WHERE period = DATE_FORMAT(UTC_DATE(), '%Y-%m-01')", NULL, 0), 60);
+}
+END_TEST
+
 /* A plan change moves the user between plans and revenues at once. */
 START_TEST(plan_change_follows)
 {
@@ -1117,6 +1145,7 @@ main(void)
 	tcase_add_test(tc, users_filters);
 	tcase_add_test(tc, users_search_ways_agree);
 	tcase_add_test(tc, period_rows_repaired);
+	tcase_add_test(tc, period_open_by_nexusctl);
 	tcase_add_test(tc, plan_change_follows);
 	tcase_add_test(tc, admin_ids_from_environment);
 	tcase_add_test(tc, wrong_method_405);
