@@ -76,3 +76,48 @@ auth_user(struct request *r)
 	strlcpy_(r->user_id, u.id, sizeof(r->user_id));
 	return 0;
 }
+
+/*
+ * Writes the admin request to the audit log: who (actor), what (action,
+ * and the method, path and query in detail), when (the row's time) and
+ * from where. Returns 0 or -1.
+ */
+static int
+auth_audit(struct request *r, const char *action)
+{
+	json_object	*d = json_object_new_object();
+	int		 rc;
+
+	json_object_object_add(d, "method", json_object_new_string(r->method));
+	json_object_object_add(d, "path", json_object_new_string(r->path));
+	json_object_object_add(d, "query", json_object_new_string(r->query));
+	rc = audit_log(r->srv->db, r->user_id, action, r->path,
+	    json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE), r->remote);
+	json_object_put(d);
+	return rc;
+}
+
+/*
+ * An admin: a user (auth_user) whose id is in admin_ids. Every request
+ * that gets this far is audited, refused ones too; an allowed request
+ * that cannot be audited is not served. Returns 0, or -1 after answering
+ * 401 (as auth_user), 403 (not an admin) or 503 (no audit log).
+ */
+int
+auth_admin(struct request *r)
+{
+	if (auth_user(r) == -1)
+		return -1;
+	if (!admins_has(r->srv->admins, r->user_id)) {
+		auth_audit(r, "admin.denied");
+		resp_error(r, 403, "forbidden",
+		    "this endpoint is for administrators");
+		return -1;
+	}
+	if (auth_audit(r, "admin.request") == -1) {
+		resp_error(r, 503, "unavailable", "audit log unavailable");
+		return -1;
+	}
+	return 0;
+}

@@ -216,6 +216,7 @@ worker_run(struct config *cfg, int fd)
 		return 1;
 	}
 	token_init(cfg);	/* a bad JWT key shows in the log now */
+	srv.admins = admins_new(cfg->admin_ids);
 
 	if (FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_warnx("FCGX_InitRequest failed");
@@ -234,6 +235,7 @@ worker_run(struct config *cfg, int fd)
 	usage_stop(srv.usage);
 	counters_free(srv.counters);
 	keycache_free(srv.keys);
+	admins_free(srv.admins);
 	db_close(srv.db);
 	log_info("worker stopped");
 	return 0;

@@ -14,11 +14,13 @@ static const struct route routes[] = {
 	{ "GET",  "/api/health",		AUTH_NONE,  api_health },
 	{ "GET",  "/api/live",			AUTH_NONE,  api_live },
 	{ "GET",  "/api/secure/ping",		AUTH_KEY,   api_ping },
-	{ "POST", "/api/cron/process-overage",	AUTH_CRON,  api_cron_overage },
 	{ "GET",  "/api/usage/current",		AUTH_USER,  api_usage_current },
 	{ "GET",  "/api/usage/history",		AUTH_USER,  api_usage_history },
 	{ "GET",  "/api/usage/endpoints",	AUTH_USER,  api_usage_endpoints },
 	{ "GET",  "/api/usage/overage",		AUTH_USER,  api_usage_overage },
+	{ "GET",  "/api/admin/analytics/overview", AUTH_ADMIN, api_admin_overview },
+	{ "GET",  "/api/admin/analytics/users",	AUTH_ADMIN, api_admin_users },
+	{ "POST", "/api/cron/process-overage",	AUTH_CRON,  api_cron_overage },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -37,6 +39,10 @@ route_run(struct request *r)
 		return;
 	case AUTH_USER:
 		if (auth_user(r) == 0)
+			r->route->handler(r);
+		return;
+	case AUTH_ADMIN:
+		if (auth_admin(r) == 0)
 			r->route->handler(r);
 		return;
 	case AUTH_CRON:

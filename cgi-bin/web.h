@@ -27,6 +27,7 @@ struct server {
 	struct keycache	*keys;
 	struct counters	*counters;
 	struct usage	*usage;
+	struct admins	*admins;	/* admin_ids, parsed once */
 	int		 listen_fd;
 };
 
@@ -93,6 +94,7 @@ void		 api_usage_overage(struct request *);
 /* auth.c */
 const char	*auth_bearer(const struct request *);
 int		 auth_user(struct request *);
+int		 auth_admin(struct request *);
 
 /* routes.c */
 void		 route_dispatch(struct request *);
@@ -103,6 +105,10 @@ void		 ratelimit_headers(struct request *);
 
 /* api_secure.c */
 void		 api_ping(struct request *);
+
+/* api_admin.c */
+void		 api_admin_overview(struct request *);
+void		 api_admin_users(struct request *);
 
 /* api_cron.c */
 int		 api_cron_auth(struct request *);

@@ -41,6 +41,8 @@ int		 time_parse_date(const char *, time_t *);
 void		 time_format(time_t, char *, size_t);
 void		 time_format_date(time_t, char *, size_t);
 int64_t		 now_usec(void);
+void		 num_group(long long, char *, size_t);
+void		 money_format(long long, char *, size_t);
 
 /*
  * A growable byte buffer with a hard cap: buf_add() fails rather than
@@ -288,6 +290,184 @@ int		 usage_replay(const struct config *, struct db *);
 int		 usage_event_parse(char *, struct usage_event *);
 
 /*
+ * rollup.c: the daily roll-up, raw-usage retention, and the aggregator
+ * that both the roll-up and the usage API (for days not rolled up) use.
+ */
+#define HIST_BUCKETS		240	/* latency histogram, see rollup.c */
+struct route_stats {
+	char			 method[METHOD_MAX + 1];
+	char			 endpoint[ENDPOINT_MAX + 1];
+	unsigned long long	 calls;
+	unsigned long long	 errors;	/* status >= 400 */
+	unsigned long long	 lat_sum;	/* microseconds */
+	unsigned int		 lat_max;
+	unsigned long long	 hist[HIST_BUCKETS];
+};
+struct usage_agg {
+	struct route_stats	*routes;
+	size_t			 nroutes, cap;
+	long			 last;		/* route of the last row */
+	unsigned long long	 calls, errors, lat_sum;
+	int			 keep;		/* keep every latency (exact p95) */
+	unsigned int		*lat;
+	size_t			 nlat, latcap;
+};
+struct rollup_stats {
+	long long	 days, users, rows;
+	int64_t		 usec;
+};
+struct retention_stats {
+	long long	 days, deleted, chunks, rerolled;
+};
+enum rollup_result { ROLLUP_DONE = 0, ROLLUP_PURGED = 1, ROLLUP_ERR = -1 };
+unsigned int	 hist_bucket(unsigned int);
+unsigned int	 hist_upper(unsigned int);
+unsigned int	 hist_p95(const unsigned long long *, unsigned long long,
+		    unsigned int);
+size_t		 hist_encode(const unsigned long long *, unsigned char *,
+		    size_t);
+int		 hist_decode_add(const unsigned char *, size_t,
+		    unsigned long long *);
+void		 agg_init(struct usage_agg *, int);
+void		 agg_free(struct usage_agg *);
+void		 agg_add(struct usage_agg *, const char *, const char *,
+		    long long, long long);
+int		 agg_add_route(struct usage_agg *, const char *, const char *,
+		    unsigned long long, unsigned long long, unsigned long long,
+		    unsigned int, const unsigned char *, size_t);
+long long	 agg_raw(struct db *, struct usage_agg *, const char *, time_t,
+		    time_t);
+unsigned int	 agg_p95(struct usage_agg *);
+void		 agg_sort(struct usage_agg *);
+unsigned long long avg_round(unsigned long long, unsigned long long);
+int		 rollup_range(struct db *, time_t, time_t, time_t,
+		    void (*)(time_t, int, const struct rollup_stats *, void *),
+		    void *);
+int		 retention_run(struct db *, long long, time_t,
+		    struct retention_stats *);
+
+/* usage_report.c: a user's own usage, for the usage API */
+struct usage_plan {
+	char		 id[PLAN_ID_MAX + 1];
+	char		 name[65];
+	long long	 monthly_calls;		/* -1: unlimited */
+	int		 hard_limit;
+	long long	 price_cents;
+	long long	 overage_micros;	/* per call past monthly_calls */
+};
+struct usage_current {
+	struct usage_plan plan;
+	time_t		 period_start, period_end;
+	long long	 calls;			/* eco_usage_records.api_calls */
+	long long	 overage_calls;
+};
+struct usage_day {
+	time_t			 day;
+	unsigned long long	 calls, errors, avg_us, p95_us;
+};
+struct overage_period {
+	time_t		 period;
+	long long	 api_calls, overage_calls;
+	long long	 billed_cents, pending_cents;	/* ledger: sent, other */
+};
+int		 usage_current(struct db *, const char *, time_t,
+		    struct usage_current *);
+int		 usage_plan_bills_overage(const struct usage_plan *);
+int		 usage_history(struct db *, const char *, time_t, int,
+		    struct usage_day *);
+int		 usage_routes(struct db *, const char *, time_t, int,
+		    struct usage_agg *);
+int		 usage_overage(struct db *, const char *,
+		    struct overage_period **);
+
+/* token.c: JWT verification (RFC 7519, RFC 8725) */
+#define TOKEN_MAX	8192	/* longer bearer tokens are refused unread */
+enum token_result {
+	TOKEN_OK = 0,
+	TOKEN_MALFORMED,	/* not a compact JWS with JSON header and claims */
+	TOKEN_TOO_LONG,
+	TOKEN_ALG,		/* alg is not the configured one (or "none") */
+	TOKEN_SIGNATURE,
+	TOKEN_NO_EXP,
+	TOKEN_EXPIRED,
+	TOKEN_NOT_YET,		/* nbf in the future */
+	TOKEN_ISSUER,
+	TOKEN_AUDIENCE,
+	TOKEN_SUBJECT,		/* sub missing or not a user id */
+	TOKEN_CONFIG		/* no usable secret or public key: our fault */
+};
+int		 token_init(const struct config *);
+int		 token_verify(const struct config *, const char *, time_t,
+		    char *, size_t);
+const char	*token_strerror(int);
+
+/*
+ * admin.c: the operators' view of the business. Money is integer cents;
+ * figures are for the period (UTC calendar month) that holds now.
+ */
+#define ADMIN_PLANS_MAX		16
+#define ADMIN_TOP		5
+#define ADMIN_SEARCH_MAX	100	/* characters of a users search */
+#define ADMIN_PER_PAGE_MAX	100
+#define ADMIN_PAGE_MAX		1000000
+#define ADMIN_SORT_MAX		2000	/* see struct admin_query */
+
+struct admins;
+struct admins	*admins_new(const char *);
+void		 admins_free(struct admins *);
+int		 admins_has(const struct admins *, const char *);
+size_t		 admins_count(const struct admins *);
+
+struct admin_plan {
+	char		 id[PLAN_ID_MAX + 1];
+	char		 name[65];
+	long long	 price_cents;
+	long long	 users;
+	long long	 mrr_cents;	/* users x price */
+};
+struct admin_user {
+	char		 id[USER_ID_MAX + 1];
+	char		 email[EMAIL_MAX + 1];
+	char		 plan[PLAN_ID_MAX + 1];
+	long long	 calls;		/* this period */
+	long long	 overage_calls;
+	long long	 revenue_cents;	/* plan price + overage so far */
+	time_t		 created;
+	time_t		 last_call;	/* 0: never */
+};
+/* Ledger rows of the period by state: sent is billed. */
+enum admin_ledger { LEDGER_SENT, LEDGER_PENDING, LEDGER_FAILED, LEDGER_STATES };
+struct admin_overview {
+	time_t		 period, period_end;
+	struct admin_plan plans[ADMIN_PLANS_MAX];
+	size_t		 nplans;
+	long long	 users, new_users, mrr_cents, calls;
+	long long	 ledger_cents[LEDGER_STATES];
+	long long	 ledger_items[LEDGER_STATES];
+	struct admin_user top[ADMIN_TOP];
+	size_t		 ntop;
+};
+enum admin_sort { SORT_CALLS, SORT_REVENUE, SORT_CREATED, SORT_EMAIL,
+    SORT_KEYS };
+struct admin_query {
+	enum admin_sort	 sort;
+	int		 desc;
+	const char	*plan;		/* NULL: every plan */
+	const char	*search;	/* NULL: everyone; else in email or id */
+	long long	 page, per_page;
+	long long	 sort_max;	/* a search matching at most this many
+					   users sorts them; more walk the index */
+};
+int		 admin_sort_parse(const char *, enum admin_sort *, int *);
+const char	*admin_sort_name(enum admin_sort);
+int		 admin_plan_exists(struct db *, const char *);
+int		 admin_period_ready(struct db *, time_t);
+int		 admin_overview(struct db *, time_t, struct admin_overview *);
+int		 admin_users(struct db *, time_t, const struct admin_query *,
+		    long long *, int (*)(void *, const struct admin_user *),
+		    void *);
+
+/*
  * stripe.c: the Stripe client (invoice items), over libcurl.
  * Every request is paced to stripe_rate per second and retried on
  * timeouts, 409, 429 and 5xx with backoff (stripe_max_retries).
@@ -400,117 +580,5 @@ int		 overage_billable(long long, long long, long long *,
 int		 overage_describe(char *, size_t, long long, long long,
 		    time_t);
 int		 overage_period_parse(const char *, char *, size_t);
-
-/*
- * rollup.c: the daily roll-up, raw-usage retention, and the aggregator
- * that both the roll-up and the usage API (for days not rolled up) use.
- */
-#define HIST_BUCKETS		240	/* latency histogram, see rollup.c */
-struct route_stats {
-	char			 method[METHOD_MAX + 1];
-	char			 endpoint[ENDPOINT_MAX + 1];
-	unsigned long long	 calls;
-	unsigned long long	 errors;	/* status >= 400 */
-	unsigned long long	 lat_sum;	/* microseconds */
-	unsigned int		 lat_max;
-	unsigned long long	 hist[HIST_BUCKETS];
-};
-struct usage_agg {
-	struct route_stats	*routes;
-	size_t			 nroutes, cap;
-	long			 last;		/* route of the last row */
-	unsigned long long	 calls, errors, lat_sum;
-	int			 keep;		/* keep every latency (exact p95) */
-	unsigned int		*lat;
-	size_t			 nlat, latcap;
-};
-struct rollup_stats {
-	long long	 days, users, rows;
-	int64_t		 usec;
-};
-struct retention_stats {
-	long long	 days, deleted, chunks, rerolled;
-};
-enum rollup_result { ROLLUP_DONE = 0, ROLLUP_PURGED = 1, ROLLUP_ERR = -1 };
-unsigned int	 hist_bucket(unsigned int);
-unsigned int	 hist_upper(unsigned int);
-unsigned int	 hist_p95(const unsigned long long *, unsigned long long,
-		    unsigned int);
-size_t		 hist_encode(const unsigned long long *, unsigned char *,
-		    size_t);
-int		 hist_decode_add(const unsigned char *, size_t,
-		    unsigned long long *);
-void		 agg_init(struct usage_agg *, int);
-void		 agg_free(struct usage_agg *);
-void		 agg_add(struct usage_agg *, const char *, const char *,
-		    long long, long long);
-int		 agg_add_route(struct usage_agg *, const char *, const char *,
-		    unsigned long long, unsigned long long, unsigned long long,
-		    unsigned int, const unsigned char *, size_t);
-long long	 agg_raw(struct db *, struct usage_agg *, const char *, time_t,
-		    time_t);
-unsigned int	 agg_p95(struct usage_agg *);
-void		 agg_sort(struct usage_agg *);
-unsigned long long avg_round(unsigned long long, unsigned long long);
-int		 rollup_range(struct db *, time_t, time_t, time_t,
-		    void (*)(time_t, int, const struct rollup_stats *, void *),
-		    void *);
-int		 retention_run(struct db *, long long, time_t,
-		    struct retention_stats *);
-
-/* usage_report.c: a user's own usage, for the usage API */
-struct usage_plan {
-	char		 id[PLAN_ID_MAX + 1];
-	char		 name[65];
-	long long	 monthly_calls;		/* -1: unlimited */
-	int		 hard_limit;
-	long long	 price_cents;
-	long long	 overage_micros;	/* per call past monthly_calls */
-};
-struct usage_current {
-	struct usage_plan plan;
-	time_t		 period_start, period_end;
-	long long	 calls;			/* eco_usage_records.api_calls */
-	long long	 overage_calls;
-};
-struct usage_day {
-	time_t			 day;
-	unsigned long long	 calls, errors, avg_us, p95_us;
-};
-struct overage_period {
-	time_t		 period;
-	long long	 api_calls, overage_calls;
-	long long	 billed_cents, pending_cents;	/* ledger: sent, other */
-};
-int		 usage_current(struct db *, const char *, time_t,
-		    struct usage_current *);
-int		 usage_plan_bills_overage(const struct usage_plan *);
-int		 usage_history(struct db *, const char *, time_t, int,
-		    struct usage_day *);
-int		 usage_routes(struct db *, const char *, time_t, int,
-		    struct usage_agg *);
-int		 usage_overage(struct db *, const char *,
-		    struct overage_period **);
-
-/* token.c: JWT verification (RFC 7519, RFC 8725) */
-#define TOKEN_MAX	8192	/* longer bearer tokens are refused unread */
-enum token_result {
-	TOKEN_OK = 0,
-	TOKEN_MALFORMED,	/* not a compact JWS with JSON header and claims */
-	TOKEN_TOO_LONG,
-	TOKEN_ALG,		/* alg is not the configured one (or "none") */
-	TOKEN_SIGNATURE,
-	TOKEN_NO_EXP,
-	TOKEN_EXPIRED,
-	TOKEN_NOT_YET,		/* nbf in the future */
-	TOKEN_ISSUER,
-	TOKEN_AUDIENCE,
-	TOKEN_SUBJECT,		/* sub missing or not a user id */
-	TOKEN_CONFIG		/* no usable secret or public key: our fault */
-};
-int		 token_init(const struct config *);
-int		 token_verify(const struct config *, const char *, time_t,
-		    char *, size_t);
-const char	*token_strerror(int);
 
 #endif /* NEXUS_H */

@@ -88,6 +88,7 @@ static const char *const sql_count = "INSERT INTO eco_usage_records "
     "VALUES (?, FROM_UNIXTIME(?), ?, ?, UTC_TIMESTAMP()) "
     "ON DUPLICATE KEY UPDATE api_calls = api_calls + VALUES(api_calls), "
     "overage_calls = IF(? < 0, 0, GREATEST(CAST(api_calls AS SIGNED) - ?, 0)), "
+    "revenue_cents = price_cents + overage_calls * overage_micros DIV 10000, "
     "updated_at = UTC_TIMESTAMP()";
 static const char *const sql_last_used = "UPDATE eco_api_keys "
     "SET last_used_at = FROM_UNIXTIME(? / 1000) WHERE id = ? "

@@ -326,3 +326,37 @@ buf_free(struct buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+/* Writes n with a comma between groups of three digits ("-1,234,567"). */
+void
+num_group(long long n, char *dst, size_t size)
+{
+	char			 digits[32], out[48];
+	unsigned long long	 u = n < 0 ? 0ULL - (unsigned long long)n :
+	    (unsigned long long)n;
+	size_t			 nd, i, o = 0;
+
+	nd = (size_t)snprintf(digits, sizeof(digits), "%llu", u);
+	if (n < 0)
+		out[o++] = '-';
+	for (i = 0; i < nd; i++) {
+		if (i > 0 && (nd - i) % 3 == 0)
+			out[o++] = ',';
+		out[o++] = digits[i];
+	}
+	out[o] = '\0';
+	strlcpy_(dst, out, size);
+}
+
+/* Writes integer cents as US dollars: 470500 -> "$4,705.00". */
+void
+money_format(long long cents, char *dst, size_t size)
+{
+	unsigned long long	 u = cents < 0 ?
+	    0ULL - (unsigned long long)cents : (unsigned long long)cents;
+	char			 whole[48];
+
+	num_group((long long)(u / 100), whole, sizeof(whole));
+	snprintf(dst, size, "%s$%s.%02llu", cents < 0 ? "-" : "", whole,
+	    u % 100);
+}

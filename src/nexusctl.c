@@ -40,6 +40,7 @@ struct cmd {
 
 static int	 cmd_aggregate(struct ctx *, struct opt *);
 static int	 cmd_migrate(struct ctx *, struct opt *);
+static int	 cmd_period_open(struct ctx *, struct opt *);
 static int	 cmd_user_create(struct ctx *, struct opt *);
 static int	 cmd_user_list(struct ctx *, struct opt *);
 static int	 cmd_user_set_plan(struct ctx *, struct opt *);
@@ -60,6 +61,8 @@ static const struct cmd cmds[] = {
 	{ "aggregate", "aggregate [--date YYYY-MM-DD | --from YYYY-MM-DD "
 	    "--to YYYY-MM-DD]", check_aggregate, cmd_aggregate },
 	{ "migrate", "migrate", check_none, cmd_migrate },
+	{ "period open", "period open (every user gets this month's usage "
+	    "row; conf/crontab)", check_none, cmd_period_open },
 	{ "user create", "user create --email E --plan free|pro|enterprise "
 	    "[--stripe-customer cus_...]", check_user_create, cmd_user_create },
 	{ "user list", "user list", check_none, cmd_user_list },
@@ -322,6 +325,26 @@ cmd_migrate(struct ctx *c, struct opt *o)
 		return 1;
 	printf("%d migration%s applied, schema up to date\n", n,
 	    n == 1 ? "" : "s");
+	return 0;
+}
+
+/*
+ * Gives every user this month's usage row, which the admin pages sort on.
+ * The first admin request of a month does it too; cron does it first, so
+ * that no operator waits for it.
+ */
+static int
+cmd_period_open(struct ctx *c, struct opt *o)
+{
+	char	 day[16];
+	time_t	 now = time(NULL);
+
+	if (admin_period_ready(c->db, now) == -1) {
+		fprintf(stderr, "nexusctl: %s\n", db_error(c->db));
+		return 1;
+	}
+	time_format_date(period_start(now), day, sizeof(day));
+	printf("period %s is open for every user\n", day);
 	return 0;
 }
 

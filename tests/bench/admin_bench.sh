@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Admin analytics benchmark (issue 6). Prints figures, asserts nothing.
+#
+#   tests/bench/admin_bench.sh [runs]        (from a built tree: make first)
+#
+# 1. A private stack (tests/stack.sh) with a 2 GB InnoDB buffer pool.
+# 2. The analytics data set: 10,000,000 raw rows over 90 days for users
+#    eco_usr_bench0000..0999 (tests/bench/gen_usage, issue 4), loaded with
+#    LOAD DATA LOCAL INFILE. BENCH_ROWS=0 skips it.
+# 3. 100,000 users, their keys, twelve months of per-period counters and
+#    this month's overage ledger (tests/bench/admin-data.sql).
+# 4. An admin made with nexusctl and put on the allow-list; then each admin
+#    request through nginx: one warm-up, then the median of $runs (default
+#    15) timed requests.
+#
+# Environment: BENCH_ROWS (10000000), BENCH_BUSIEST (1000000), BENCH_KEEP=1
+# keeps the stack.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+export top_builddir=${top_builddir:-$top_srcdir}
+runs=${1:-15}
+rows=${BENCH_ROWS:-10000000}
+busiest=${BENCH_BUSIEST:-1000000}
+ctl=$top_builddir/src/nexusctl
+
+make -C "$top_builddir" -s src/nexusctl cgi-bin/nexus.fcgi >/dev/null
+dir=$(mktemp -d "${TMPDIR:-/tmp}/nexus-bench.XXXXXX")
+cleanup() {
+	if [ "${BENCH_KEEP:-0}" != 1 ]; then
+		"$top_srcdir/tests/stack.sh" stop "$dir" >/dev/null 2>&1 || true
+		rm -rf "$dir"
+	else
+		echo "stack kept in $dir"
+	fi
+}
+trap cleanup EXIT
+NEXUS_DB_BUFFER_POOL=2G "$top_srcdir/tests/stack.sh" start "$dir" 0 2 >/dev/null
+. "$dir/env"
+export NEXUS_CONFIG
+sql() { mariadb --no-defaults --socket="$dir/mysql.sock" -u root nexus "$@"; }
+now() { date +%s.%N; }
+secs() { echo "$1 $2" | awk '{ printf "%.1f", $2 - $1 }'; }
+
+echo "== machine: $(nproc) cores, $(uname -r); MariaDB $(sql -N -e 'SELECT VERSION()')"
+
+if [ "$rows" -gt 0 ]; then
+	make -C "$top_builddir" -s tests/bench/gen_usage >/dev/null
+	t0=$(now)
+	"$top_builddir/tests/bench/gen_usage" -u 1000 -n "$rows" -b "$busiest" \
+		>"$dir/rows.tsv"
+	sql --local-infile=1 -e "LOAD DATA LOCAL INFILE '$dir/rows.tsv' INTO TABLE
+		eco_api_usage FIELDS TERMINATED BY '\t'
+		(user_id, ts, @eid, key_id, method, endpoint, status, latency_us)
+		SET event_id = UNHEX(@eid)"
+	rm -f "$dir/rows.tsv"
+	t1=$(now)
+	echo "== $rows raw rows generated and loaded in $(secs "$t0" "$t1") s"
+fi
+
+t0=$(now)
+sql <"$here/admin-data.sql" >/dev/null
+t1=$(now)
+echo "== admin data set made in $(secs "$t0" "$t1") s:"
+sql -N -e "SELECT CONCAT('   eco_users ', COUNT(*)) FROM eco_users;
+	SELECT CONCAT('   eco_usage_records ', COUNT(*), ' (this month ',
+	    SUM(period = DATE_FORMAT(UTC_DATE(), '%Y-%m-01')), ')')
+	    FROM eco_usage_records;
+	SELECT CONCAT('   eco_overage_ledger ', COUNT(*)) FROM eco_overage_ledger;
+	SELECT CONCAT('   eco_api_usage ', COUNT(*)) FROM eco_api_usage"
+
+admin=$("$ctl" user create --email admin@bench.example --plan free)
+echo "admin_ids = $admin" >>"$NEXUS_CONFIG"
+"$top_srcdir/tests/stack.sh" workers-stop "$dir" >/dev/null
+"$top_srcdir/tests/stack.sh" workers-start "$dir" >/dev/null
+token=$(python3 - "$admin" <<-'PY'
+	import base64, hashlib, hmac, json, sys, time
+	b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
+	h = b(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+	c = b(json.dumps({"sub": sys.argv[1], "exp": int(time.time()) + 3600}).encode())
+	k = b"dev-jwt-secret-change-me-0123456789abcdef"
+	print(h + "." + c + "." + b(hmac.new(k, (h + "." + c).encode(), hashlib.sha256).digest()))
+	PY
+)
+
+timeit() {	# timeit PATH: median, min, max of $runs requests, in ms
+	local path=$1 i
+	curl -sf -o "$dir/body.json" -H "Authorization: Bearer $token" "$NEXUS_URL$path"
+	for ((i = 0; i < runs; i++)); do
+		curl -sf -o /dev/null -w '%{time_total}\n' \
+			-H "Authorization: Bearer $token" "$NEXUS_URL$path"
+	done | sort -n | awk -v p="$path" '{ t[NR] = $1 * 1000 }
+		END { printf "== %s: median %.1f ms (min %.1f, max %.1f, %d runs)\n",
+			p, t[int((NR + 1) / 2)], t[1], t[NR], NR }'
+}
+users() {	# a one-line summary of the users page in body.json
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); u = d["users"]
+print("  ", d["total"], "users,", len(u), "rows; first:", u[0]["email"] if u else "-",
+      u[0]["calls"] if u else "", u[0]["revenue"]["formatted"] if u else "")' "$dir/body.json"
+}
+
+timeit "/api/admin/analytics/overview"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print("   users", d["users"]["total"], "MRR", d["mrr"]["formatted"], "calls", d["calls_this_month"],
+      "overage billed", d["overage_revenue"]["billed"]["formatted"], "pending",
+      d["overage_revenue"]["pending"]["formatted"])' "$dir/body.json"
+for q in "" "?sort=calls" "?sort=revenue" "?sort=email" \
+	"?sort=calls&page=2000" "?sort=revenue&order=asc&page=4000" \
+	"?sort=created&page=4000" "?sort=email&order=desc&page=3000" \
+	"?plan=pro&sort=revenue" "?plan=pro&sort=calls&page=900" \
+	"?search=user4242&sort=revenue" "?search=example1.com&sort=calls" \
+	"?search=example&sort=calls&page=2000"; do
+	timeit "/api/admin/analytics/users$q"
+	users
+done
+
+# A new period: users without a row are given one by the first admin
+# request (lib/admin.c: admin_period_ready). Take out the rows of this
+# month's idle users and the period's mark, restart the workers (they
+# remember the period they saw opened), and time that first request.
+idle=$(sql -N -e "SELECT COUNT(*) FROM eco_usage_records
+	WHERE period = DATE_FORMAT(UTC_DATE(), '%Y-%m-01') AND api_calls = 0")
+sql -e "DELETE FROM eco_usage_records
+	WHERE period = DATE_FORMAT(UTC_DATE(), '%Y-%m-01') AND api_calls = 0;
+	DELETE FROM eco_periods"
+"$top_srcdir/tests/stack.sh" workers-stop "$dir" >/dev/null
+"$top_srcdir/tests/stack.sh" workers-start "$dir" >/dev/null
+curl -sf -o /dev/null -w "== first request of a period, opening $idle users' rows: %{time_total} s\n" \
+	-H "Authorization: Bearer $token" "$NEXUS_URL/api/admin/analytics/overview"
+timeit "/api/admin/analytics/overview"
