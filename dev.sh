@@ -84,6 +84,9 @@ up() {
 	tests/stack.sh start "$dev" "${PORT:-8080}" 2
 	. "$dev/env"
 	demo
+	local pro_jwt admin_jwt
+	pro_jwt=$(ctl token create --user "$PRO_USER" --ttl 86400)
+	admin_jwt=$(ctl token create --user "$ADMIN_USER" --ttl 86400)
 	cat <<-EOT
 
 		nexus-usage is up on $NEXUS_URL (data, logs and demo keys under .dev/)
@@ -97,6 +100,12 @@ up() {
 		  curl -si -H 'X-API-Key: $PRO_KEY' $NEXUS_URL/api/secure/ping
 		  curl -si -H 'Authorization: Bearer $FREE_KEY' $NEXUS_URL/api/secure/ping
 		  ./dev.sh ctl key list --user $PRO_USER
+
+		JWTs for a day (./dev.sh ctl token create --user ID makes more):
+		  curl -s -H 'Authorization: Bearer $pro_jwt' $NEXUS_URL/api/usage/current
+		  curl -s -H 'Authorization: Bearer $pro_jwt' '$NEXUS_URL/api/usage/history?days=7'
+		  curl -s -H 'Authorization: Bearer $admin_jwt' $NEXUS_URL/api/admin/analytics/overview
+		  curl -s -H 'Authorization: Bearer $admin_jwt' '$NEXUS_URL/api/admin/analytics/users?sort=calls&order=desc'
 
 		Stop it with ./dev.sh down; run nexusctl with ./dev.sh ctl ...
 	EOT

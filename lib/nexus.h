@@ -400,6 +400,8 @@ int		 token_init(const struct config *);
 int		 token_verify(const struct config *, const char *, time_t,
 		    char *, size_t);
 const char	*token_strerror(int);
+char		*token_issue(const struct config *, const char *, long long,
+		    time_t);
 
 /*
  * admin.c: the operators' view of the business. Money is integer cents;

@@ -418,3 +418,38 @@ out:
 	json_object_put(claims);
 	return rc;
 }
+
+/*
+ * Issues an HS256 token for user, valid ttl seconds from now, with the
+ * configured issuer and audience: for operators and the dev stack (in
+ * production the identity provider issues them). Returns a string to
+ * free(), or NULL when HS256 with a secret is not what is configured.
+ */
+char *
+token_issue(const struct config *cfg, const char *user, long long ttl,
+    time_t now)
+{
+	jwt_t	*jwt = NULL;
+	char	*out = NULL;
+
+	if (cfg->jwt_alg == NULL || strcmp(cfg->jwt_alg, "HS256") != 0 ||
+	    cfg->jwt_secret == NULL || strlen(cfg->jwt_secret) < HMAC_KEY_MIN)
+		return NULL;
+	if (jwt_new(&jwt) != 0)
+		return NULL;
+	if (jwt_add_grant(jwt, "sub", user) != 0 ||
+	    jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
+	    jwt_add_grant_int(jwt, "exp", (long)(now + ttl)) != 0 ||
+	    (cfg->jwt_issuer != NULL &&
+	    jwt_add_grant(jwt, "iss", cfg->jwt_issuer) != 0) ||
+	    (cfg->jwt_audience != NULL &&
+	    jwt_add_grant(jwt, "aud", cfg->jwt_audience) != 0) ||
+	    jwt_set_alg(jwt, JWT_ALG_HS256,
+	    (const unsigned char *)cfg->jwt_secret,
+	    (int)strlen(cfg->jwt_secret)) != 0)
+		goto out;
+	out = jwt_encode_str(jwt);
+out:
+	jwt_free(jwt);
+	return out;
+}

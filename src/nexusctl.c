@@ -23,10 +23,10 @@ struct ctx {
 
 struct opt {
 	const char	*email, *plan, *customer, *user, *name, *expires;
-	const char	*id, *grace;
+	const char	*id, *grace, *ttl;
 	time_t		 expires_at;
 	unsigned long long key_id;
-	long long	 grace_s;
+	long long	 grace_s, ttl_s;
 	const char	*date, *from, *to;
 	time_t		 from_t, to_t;		/* aggregate: days to roll up */
 };
@@ -53,6 +53,8 @@ static int	 check_key_create(int, char **, struct opt *);
 static int	 check_key_list(int, char **, struct opt *);
 static int	 check_key_id(int, char **, struct opt *);
 static int	 check_key_rotate(int, char **, struct opt *);
+static int	 cmd_token_create(struct ctx *, struct opt *);
+static int	 check_token_create(int, char **, struct opt *);
 static int	 check_none(int, char **, struct opt *);
 static int	 check_user_create(int, char **, struct opt *);
 static int	 check_user_set_plan(int, char **, struct opt *);
@@ -61,6 +63,9 @@ static const struct cmd cmds[] = {
 	{ "aggregate", "aggregate [--date YYYY-MM-DD | --from YYYY-MM-DD "
 	    "--to YYYY-MM-DD]", check_aggregate, cmd_aggregate },
 	{ "migrate", "migrate", check_none, cmd_migrate },
+	{ "token create", "token create --user ID [--ttl SECONDS] (HS256 JWT "
+	    "for the usage and admin APIs; default 3600 s)", check_token_create,
+	    cmd_token_create },
 	{ "period open", "period open (every user gets this month's usage "
 	    "row; conf/crontab)", check_none, cmd_period_open },
 	{ "user create", "user create --email E --plan free|pro|enterprise "
@@ -165,6 +170,8 @@ parse_opts(int argc, char **argv, const char *allowed, struct opt *o)
 			slot = &o->id;
 		else if (strcmp(name, "grace") == 0)
 			slot = &o->grace;
+		else if (strcmp(name, "ttl") == 0)
+			slot = &o->ttl;
 		if (slot == NULL)
 			return bad("unknown option: --%s", name);
 		*slot = val;
@@ -307,6 +314,39 @@ check_key_rotate(int argc, char **argv, struct opt *o)
 	if (o->grace != NULL &&
 	    parse_int(o->grace, 0, 366LL * 86400, &o->grace_s) == -1)
 		return bad("--grace must be seconds from 0 to %lld", 366LL * 86400);
+	return 0;
+}
+
+static int
+check_token_create(int argc, char **argv, struct opt *o)
+{
+	if (parse_opts(argc, argv, "user,ttl", o) == -1 ||
+	    check_user_opt(o) == -1)
+		return -1;
+	o->ttl_s = 3600;
+	if (o->ttl != NULL && parse_int(o->ttl, 1, 366LL * 86400, &o->ttl_s) == -1)
+		return bad("--ttl must be seconds from 1 to %lld", 366LL * 86400);
+	return 0;
+}
+
+static int
+cmd_token_create(struct ctx *c, struct opt *o)
+{
+	struct user	 u;
+	char		*t;
+
+	if (user_get(c->db, o->user, &u) != USER_OK) {
+		fprintf(stderr, "nexusctl: no such user\n");
+		return 1;
+	}
+	if ((t = token_issue(&c->cfg, o->user, o->ttl_s, time(NULL))) == NULL) {
+		fprintf(stderr, "nexusctl: tokens are issued only with jwt_alg = "
+		    "HS256 and a jwt_secret of 32 bytes or more\n");
+		return 1;
+	}
+	audit_log(c->db, "nexusctl", "token.create", o->user, NULL, NULL);
+	printf("%s\n", t);
+	free(t);
 	return 0;
 }
 

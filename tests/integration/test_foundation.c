@@ -221,6 +221,31 @@ START_TEST(ctl_bad_arguments_touch_nothing)
 }
 END_TEST
 
+START_TEST(ctl_token_create_is_accepted)
+{
+	char		*id, *tok, *out, auth[9000];
+	const char	*hdrs[2] = { auth, NULL };
+	struct http	*r;
+
+	ck_assert_int_eq(ctl(&id, "user", "create", "--email",
+	    "token@example.com", "--plan", "pro", NULL), 0);
+	ck_assert_int_eq(ctl(&tok, "token", "create", "--user", id, "--ttl",
+	    "120", NULL), 0);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+	r = http_get("/api/usage/current", hdrs);
+	ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+	http_free(r);
+	ck_assert_int_eq(ctl(&out, "token", "create", "--user", id, "--ttl",
+	    "0", NULL), 2);
+	free(out);
+	ck_assert_int_eq(ctl(&out, "token", "create", "--user",
+	    "eco_usr_nosuchuser", NULL), 1);
+	free(out);
+	free(tok);
+	free(id);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -237,6 +262,7 @@ main(void)
 	tcase_add_test(tc, ctl_migrate_twice);
 	tcase_add_test(tc, ctl_user_create_list_set_plan);
 	tcase_add_test(tc, ctl_bad_arguments_touch_nothing);
+	tcase_add_test(tc, ctl_token_create_is_accepted);
 	suite_add_tcase(s, tc);
 	return itest_run(s);
 }
