@@ -17,15 +17,11 @@
 int
 api_cron_auth(struct request *r)
 {
-	const char	*h = req_header(r, "Authorization");
+	const char	*token = auth_bearer(r);
 	const char	*secret = r->srv->cfg->cron_secret;
 
-	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
-		for (h += 7; *h == ' '; h++)
-			;
-		if (secret != NULL && ct_equal(h, secret))
-			return 0;
-	}
+	if (token != NULL && secret != NULL && ct_equal(token, secret))
+		return 0;
 	resp_header(r, "WWW-Authenticate", "Bearer realm=\"nexus-cron\"");
 	resp_error(r, 401, "unauthorized",
 	    "this endpoint needs Authorization: Bearer <CRON_SECRET>");

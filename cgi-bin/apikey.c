@@ -9,7 +9,6 @@
  */
 #include "config.h"
 
-#include <strings.h>
 #include <string.h>
 
 #include "web.h"
@@ -18,16 +17,11 @@
 static const char *
 key_from_request(const struct request *r)
 {
-	const char	*k, *auth;
+	const char	*k;
 
 	if ((k = req_header(r, "X-API-Key")) != NULL)
 		return k;
-	if ((auth = req_header(r, "Authorization")) == NULL ||
-	    strncasecmp(auth, "Bearer ", 7) != 0)
-		return NULL;
-	for (auth += 7; *auth == ' '; auth++)
-		;
-	return auth;
+	return auth_bearer(r);
 }
 
 /*

@@ -481,22 +481,6 @@ static const char *const ledger_states[LEDGER_STATES] = {
 	[LEDGER_FAILED] = "failed",
 };
 
-/* Runs a query that yields one integer into *v. Returns 0 or -1. */
-static int
-query_int(struct db *db, const char *sql, const struct dbp *p, size_t np,
-    long long *v)
-{
-	struct dbres	*r;
-	int		 rc;
-
-	if ((r = db_query(db, sql, p, np)) == NULL)
-		return -1;
-	if ((rc = db_next(r)) == 1)
-		*v = db_int(r, 0);
-	db_done(r);
-	return rc == 1 ? 0 : -1;
-}
-
 static int
 top_add(void *arg, const struct admin_user *u)
 {
@@ -542,8 +526,8 @@ admin_overview(struct db *db, time_t now, struct admin_overview *o)
 	if (rc == -1)
 		return -1;
 
-	if (query_int(db, sql_new_users, p, 2, &o->new_users) == -1 ||
-	    query_int(db, sql_calls, p, 1, &o->calls) == -1)
+	if (db_query_int(db, sql_new_users, p, 2, &o->new_users) == -1 ||
+	    db_query_int(db, sql_calls, p, 1, &o->calls) == -1)
 		return -1;
 
 	if ((r = db_query(db, sql_ledger, p, 1)) == NULL)

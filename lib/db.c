@@ -465,6 +465,28 @@ db_done(struct dbres *r)
 	free(r);
 }
 
+/*
+ * Runs a query whose answer is one integer. Returns 1 with *v set, 0 when
+ * it is NULL or there is no row (*v = 0), -1 on error.
+ */
+int
+db_query_int(struct db *db, const char *sql, const struct dbp *p, size_t np,
+    long long *v)
+{
+	struct dbres	*r;
+	int		 rc;
+
+	*v = 0;
+	if ((r = db_query(db, sql, p, np)) == NULL)
+		return -1;
+	if ((rc = db_next(r)) == 1) {
+		rc = db_isnull(r, 0) ? 0 : 1;
+		*v = db_int(r, 0);
+	}
+	db_done(r);
+	return rc;
+}
+
 /* Runs trusted, constant SQL (never request data) on the text protocol. */
 int
 db_raw(struct db *db, const char *sql)

@@ -159,6 +159,8 @@ long long	 db_int(const struct dbres *, unsigned int);
 const char	*db_str(const struct dbres *, unsigned int);
 size_t		 db_len(const struct dbres *, unsigned int);
 void		 db_done(struct dbres *);
+int		 db_query_int(struct db *, const char *, const struct dbp *,
+		    size_t, long long *);
 int		 db_begin(struct db *);
 int		 db_commit(struct db *);
 void		 db_rollback(struct db *);

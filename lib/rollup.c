@@ -818,24 +818,6 @@ rollup_range(struct db *db, time_t from, time_t to, time_t now,
 	return rc;
 }
 
-/* Runs a one-value query. Returns 1 with *v set, 0 for NULL, -1 on error. */
-static int
-query_int(struct db *db, const char *sql, const struct dbp *p, size_t np,
-    long long *v)
-{
-	struct dbres	*r;
-	int		 rc;
-
-	if ((r = db_query(db, sql, p, np)) == NULL)
-		return -1;
-	if ((rc = db_next(r)) == 1) {
-		rc = db_isnull(r, 0) ? 0 : 1;
-		*v = db_int(r, 0);
-	}
-	db_done(r);
-	return rc;
-}
-
 /*
  * Makes sure day is rolled up with every raw row it has, before its raw
  * rows go. Returns 0 when they may be deleted, -1 on error.
@@ -853,7 +835,7 @@ retention_ready(struct db *db, time_t day, time_t now, const char *date,
 		return -1;
 	if (found && purged)
 		return 0;	/* deletion under way */
-	if (query_int(db, sql_count_raw_day, p, 2, &have) == -1)
+	if (db_query_int(db, sql_count_raw_day, p, 2, &have) == -1)
 		return -1;
 	/* Never rolled up, rolled up before the day ended, or late events. */
 	if (!found || !complete || have > raw_rows) {
@@ -885,7 +867,7 @@ retention_run(struct db *db, long long retention_days, time_t now,
 	if (rollup_lock(db) == -1)
 		return -1;
 	for (;;) {
-		if ((got = query_int(db, sql_oldest_raw, NULL, 0, &oldest)) == -1)
+		if ((got = db_query_int(db, sql_oldest_raw, NULL, 0, &oldest)) == -1)
 			goto out;
 		if (got == 0)
 			break;
