@@ -124,35 +124,32 @@ quota_hard(struct db *db, const struct apikey *k, time_t period,
 	return 0;
 }
 
+/*
+ * Counts a soft-limit call in this worker's counter, re-reading the
+ * period's count from the database first when it is older than
+ * refresh_ms (outside the lock: the flusher thread shares it).
+ */
 static void
 quota_soft(struct db *db, struct counters *cs, const struct apikey *k,
     time_t period, int64_t now_ms, struct quota *q)
 {
+	struct dbp	 p[2] = { DBP_S(k->user_id), DBP_I(period) };
 	struct counter	*c;
-	int		 stale;
+	long long	 v = 0;
+	int		 got = -1;
 
 	pthread_mutex_lock(&cs->mu);
 	c = counter_slot(cs, k->user_id, period);
-	stale = c->read_ms == 0 || now_ms - c->read_ms >= cs->refresh_ms;
-	pthread_mutex_unlock(&cs->mu);
-
-	if (stale) {
-		struct dbp p[2] = { DBP_S(k->user_id), DBP_I(period) };
-		struct dbres *r = db_query(db, sql_count, p, 2);
-		int got = r != NULL ? db_next(r) : -1;
-		long long v = got == 1 ? db_int(r, 0) : 0;
-
-		db_done(r);
+	if (c->read_ms == 0 || now_ms - c->read_ms >= cs->refresh_ms) {
+		pthread_mutex_unlock(&cs->mu);
+		got = db_query_int(db, sql_count, p, 2, &v);
 		pthread_mutex_lock(&cs->mu);
 		c = counter_slot(cs, k->user_id, period);
-		if (got >= 0) {
-			c->db_count = v;
-			c->read_ms = now_ms;
-		}
-		pthread_mutex_unlock(&cs->mu);
 	}
-	pthread_mutex_lock(&cs->mu);
-	c = counter_slot(cs, k->user_id, period);
+	if (got >= 0) {		/* on an error, keep counting on the old figure */
+		c->db_count = v;
+		c->read_ms = now_ms;
+	}
 	c->pending++;
 	q->used = c->db_count + c->pending;
 	pthread_mutex_unlock(&cs->mu);

@@ -225,6 +225,17 @@ test_db(void)
 	return db_open(&cfg);
 }
 
+/* Runs a statement; fails the test on error. */
+void
+test_db_exec(const char *sql, const struct dbp *p, size_t np)
+{
+	struct db	*db = test_db();
+
+	ck_assert_msg(db_exec(db, sql, p, np, NULL) == 0, "%s: %s", sql,
+	    db_error(db));
+	db_close(db);
+}
+
 /* Runs a query that yields one integer; fails the test on error. */
 long long
 test_db_int(const char *sql, const struct dbp *p, size_t np)
@@ -242,20 +253,30 @@ test_db_int(const char *sql, const struct dbp *p, size_t np)
 	return v;
 }
 
+/* Runs a suite; returns the process exit status. */
 int
-itest_run(Suite *s)
+check_run(Suite *s, enum fork_status fork)
 {
 	SRunner	*sr = srunner_create(s);
 	int	 failed;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	/* The stack is shared by the whole file: one test at a time, in order. */
-	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_set_fork_status(sr, fork);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	curl_global_cleanup();
 	return failed == 0 ? 0 : 1;
+}
+
+int
+itest_run(Suite *s)
+{
+	int	 rc;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* The stack is shared by the whole file: one test at a time, in order. */
+	rc = check_run(s, CK_NOFORK);
+	curl_global_cleanup();
+	return rc;
 }
 
 struct load {

@@ -36,9 +36,11 @@ void		 stack(const char *);
 /* A connection to the test database, from NEXUS_CONFIG. */
 struct db	*test_db(void);
 long long	 test_db_int(const char *, const struct dbp *, size_t);
+void		 test_db_exec(const char *, const struct dbp *, size_t);
 const char	*test_url(void);
 
 /* Runs a Check suite; returns the process exit status. */
+int		 check_run(Suite *, enum fork_status);
 int		 itest_run(Suite *);
 
 

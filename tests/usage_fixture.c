@@ -86,7 +86,7 @@ fx_wait_rows(const char *user, long long n)
 	int		 waited;
 
 	for (waited = 0; waited <= WAIT_MS; waited += 50) {
-		have = fx_int("SELECT COUNT(*) FROM eco_api_usage "
+		have = test_db_int("SELECT COUNT(*) FROM eco_api_usage "
 		    "WHERE user_id = ?", p, 1);
 		if (have >= n)
 			break;
@@ -124,22 +124,6 @@ fx_get(const char *path, const char *token)
 	r = http_get(path, h);
 	free(hdr);
 	return r;
-}
-
-void
-fx_sql(const char *sql, const struct dbp *p, size_t np)
-{
-	struct db	*db = test_db();
-
-	ck_assert_msg(db_exec(db, sql, p, np, NULL) == 0, "%s: %s", sql,
-	    db_error(db));
-	db_close(db);
-}
-
-long long
-fx_int(const char *sql, const struct dbp *p, size_t np)
-{
-	return test_db_int(sql, p, np);
 }
 
 /* Runs a one-value query; returns its text (NULL for SQL NULL), to free. */

@@ -14,8 +14,6 @@ void		 fx_ping(const char *, int, long);
 void		 fx_wait_rows(const char *, long long);
 char		*fx_token(const char *, long);
 struct http	*fx_get(const char *, const char *);
-void		 fx_sql(const char *, const struct dbp *, size_t);
-long long	 fx_int(const char *, const struct dbp *, size_t);
 char		*fx_str(const char *, const struct dbp *, size_t);
 char		*fx_rows(const char *, const struct dbp *, size_t,
 		    unsigned int);

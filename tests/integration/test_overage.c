@@ -40,26 +40,6 @@ db(void)
 	return tdb;
 }
 
-static void
-sql(const char *q, const struct dbp *p, size_t n)
-{
-	ck_assert_msg(db_exec(db(), q, p, n, NULL) == 0, "%s: %s", q,
-	    db_error(db()));
-}
-
-static long long
-sql_int(const char *q, const struct dbp *p, size_t n)
-{
-	struct dbres	*r = db_query(db(), q, p, n);
-	long long	 v;
-
-	ck_assert_msg(r != NULL, "%s: %s", q, db_error(db()));
-	ck_assert_msg(db_next(r) == 1, "%s: no row", q);
-	v = db_int(r, 0);
-	db_done(r);
-	return v;
-}
-
 static size_t
 on_data(char *p, size_t sz, size_t n, void *arg)
 {
@@ -78,6 +58,7 @@ fake(const char *method, const char *path, const char *body)
 	CURLcode		 rc;
 
 	buf_init(&b, 64 * 1024 * 1024);
+	db();	/* loads tcfg */
 	snprintf(url, sizeof(url), "%s%s", tcfg.stripe_api_base, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -166,12 +147,12 @@ fake_cents(const char *customer, size_t *count)
 static void
 reset_all(void)
 {
-	sql("DELETE FROM eco_overage_ledger", NULL, 0);
-	sql("DELETE FROM eco_usage_records", NULL, 0);
-	sql("DELETE FROM eco_api_keys", NULL, 0);
-	sql("DELETE FROM eco_users", NULL, 0);
-	sql("DELETE FROM eco_audit_log", NULL, 0);
-	sql("UPDATE eco_plans SET monthly_calls = 100000 WHERE id = 'pro'",
+	test_db_exec("DELETE FROM eco_overage_ledger", NULL, 0);
+	test_db_exec("DELETE FROM eco_usage_records", NULL, 0);
+	test_db_exec("DELETE FROM eco_api_keys", NULL, 0);
+	test_db_exec("DELETE FROM eco_users", NULL, 0);
+	test_db_exec("DELETE FROM eco_audit_log", NULL, 0);
+	test_db_exec("UPDATE eco_plans SET monthly_calls = 100000 WHERE id = 'pro'",
 	    NULL, 0);
 	fake_do("POST", "/_control/reset", "{\"all\":true}");
 	setenv("NEXUS_STRIPE_RATE", "1000", 1);
@@ -200,7 +181,7 @@ usage_set(const char *user, const char *period, long long calls)
 	struct dbp	 p[4] = { DBP_S(user), DBP_S(period), DBP_I(calls),
 	    DBP_I(calls) };
 
-	sql("INSERT INTO eco_usage_records (user_id, period, api_calls, "
+	test_db_exec("INSERT INTO eco_usage_records (user_id, period, api_calls, "
 	    "updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP()) "
 	    "ON DUPLICATE KEY UPDATE api_calls = ?", p, 4);
 }
@@ -435,18 +416,18 @@ START_TEST(bills_fixture_exactly)
 	{
 		struct dbp p[2] = { DBP_S(ids[1]), DBP_S(now) };
 
-		ck_assert_int_eq(sql_int("SELECT overage_invoiced FROM "
+		ck_assert_int_eq(test_db_int("SELECT overage_invoiced FROM "
 		    "eco_usage_records WHERE user_id = ? AND period = ?", p, 2),
 		    1380);
 	}
 	/* Every billing action is in the audit log. */
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
 	    "action = 'overage.ledger'", NULL, 0), 29);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
 	    "action = 'overage.sent' AND actor = 'cron'", NULL, 0), 29);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
 	    "action = 'overage.skipped'", NULL, 0), 2);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
 	    "action = 'overage.run'", NULL, 0), 1);
 
 	/* A second run bills nothing. */
@@ -493,15 +474,15 @@ START_TEST(leftover_fraction_carries)
 	ck_assert_int_eq(json_int(s, "total_cents"), 1);
 	ck_assert_int_eq(json_int(s, "calls_carried"), 9);
 	json_object_put(s);
-	ck_assert_int_eq(sql_int("SELECT overage_invoiced FROM "
+	ck_assert_int_eq(test_db_int("SELECT overage_invoiced FROM "
 	    "eco_usage_records WHERE user_id = ?", p, 1), 20);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger "
 	    "WHERE user_id = ? AND ((calls_from = 100001 AND calls_to = 100010)"
 	    " OR (calls_from = 100011 AND calls_to = 100020))", p, 1), 2);
 	ck_assert_int_eq(fake_cents("cus_carry", NULL), 2);
 
 	/* A price that is not a divisor of a cent: $0.0015 -> 20 calls. */
-	sql("INSERT IGNORE INTO eco_plans (id, name, monthly_calls, "
+	test_db_exec("INSERT IGNORE INTO eco_plans (id, name, monthly_calls, "
 	    "hard_limit, price_cents, overage_micros, sort_order) VALUES "
 	    "('pro_odd', 'Pro odd', 1000, 0, 100, 1500, 9)", NULL, 0);
 	mkuser("pro_odd", "cus_odd", id2);
@@ -534,7 +515,7 @@ START_TEST(dry_run_touches_nothing)
 	this_period(now, sizeof(now));
 	mkuser("pro", "cus_dry", id);
 	usage_set(id, now, PRO_ALLOWANCE + 2345);
-	audits = sql_int("SELECT COUNT(*) FROM eco_audit_log", NULL, 0);
+	audits = test_db_int("SELECT COUNT(*) FROM eco_audit_log", NULL, 0);
 	ck_assert_int_eq(biller(&s, "--dry-run", NULL, NULL), 0);
 	ck_assert(json_object_get_boolean(json_get(s, "dry_run")));
 	ck_assert_int_eq(json_int(s, "total_cents"), 234);
@@ -547,11 +528,11 @@ START_TEST(dry_run_touches_nothing)
 	ck_assert_int_eq(json_int(it, "calls_from"), 100001);
 	ck_assert_int_eq(json_int(it, "calls_to"), 102340);
 	json_object_put(s);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger",
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger",
 	    NULL, 0), 0);
-	ck_assert_int_eq(sql_int("SELECT SUM(overage_invoiced) FROM "
+	ck_assert_int_eq(test_db_int("SELECT SUM(overage_invoiced) FROM "
 	    "eco_usage_records", NULL, 0), 0);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_audit_log", NULL,
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log", NULL,
 	    0), audits);
 	ck_assert_int_eq(fake_stat("requests_total"), 0);
 }
@@ -583,7 +564,7 @@ START_TEST(period_option)
 		ck_assert(waitpid(pid, &st, 0) == pid);
 		ck_assert_msg(WEXITSTATUS(st) == 2, "--period '%s'", bad[i]);
 	}
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger",
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger",
 	    NULL, 0), 0);
 	ck_assert_int_eq(biller(&s, "--period", "2025-09", NULL), 0);
 	ck_assert_int_eq(json_int(s, "total_cents"), 10);
@@ -618,7 +599,7 @@ START_TEST(drop_after_store_then_retry)
 	ck_assert_int_eq(fake_stat("replays"), 1);
 	ck_assert_int_eq(fake_cents("cus_drop", &n), 500);
 	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(sql_int("SELECT attempts FROM eco_overage_ledger "
+	ck_assert_int_eq(test_db_int("SELECT attempts FROM eco_overage_ledger "
 	    "WHERE user_id = ?", p, 1), 2);
 	check_exactly_once();
 }
@@ -654,7 +635,7 @@ START_TEST(idempotency_expired_reconciles)
 	ck_assert_int_eq(fake_cents("cus_recon", &n), 700);	/* stored */
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(fake_cents("cus_never", &n), 0);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger "
 	    "WHERE state = 'pending' AND last_error IS NOT NULL", NULL, 0), 2);
 
 	/* 150 newer items push ours off the first page of the list. */
@@ -663,7 +644,7 @@ START_TEST(idempotency_expired_reconciles)
 		    "customer=cus_recon&amount=1&currency=usd");
 	ck_assert_int_eq(fake_cents("cus_recon", &n), 850);
 	fake_do("POST", "/_control/expire_idempotency", NULL);
-	sql("UPDATE eco_overage_ledger SET created_at = created_at - "
+	test_db_exec("UPDATE eco_overage_ledger SET created_at = created_at - "
 	    "INTERVAL 25 HOUR", NULL, 0);
 	setenv("NEXUS_STRIPE_MAX_RETRIES", "3", 1);
 	posts = fake_stat("invoiceitem_posts");
@@ -679,7 +660,7 @@ START_TEST(idempotency_expired_reconciles)
 	ck_assert_int_eq(n, 151);
 	ck_assert_int_eq(fake_cents("cus_never", &n), 300);
 	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
 	    "action = 'overage.reconciled'", NULL, 0), 1);
 	{
 		json_object *items = fake_items("cus_never"), *it;
@@ -740,7 +721,7 @@ START_TEST(transient_errors_retried)
 	ck_assert_int_eq(fake_stat("timeouts"), 1);
 	ck_assert_int_eq(fake_cents("cus_retry", &n), 300);
 	ck_assert_int_eq(n, 3);
-	ck_assert_int_eq(sql_int("SELECT MAX(attempts) FROM "
+	ck_assert_int_eq(test_db_int("SELECT MAX(attempts) FROM "
 	    "eco_overage_ledger WHERE user_id = ?", p, 1), 3);
 
 	/* Stripe-Should-Retry: false stops retrying; the next run bills. */
@@ -761,7 +742,7 @@ START_TEST(transient_errors_retried)
 	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 1);
 	json_object_put(s);
 	ck_assert_int_eq(fake_cents("cus_retry", &n), 400);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger "
 	    "WHERE state = 'pending' AND attempts = 3", NULL, 0), 1);
 	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 0);
 	json_object_put(s);
@@ -817,10 +798,10 @@ START_TEST(refusals_contained)
 	json_object_put(s);
 	ck_assert_int_eq(fake_cents("cus_good", NULL), 100);
 	ck_assert_int_eq(fake_cents("cus_gone", &n), 0);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger "
 	    "WHERE user_id = ? AND state = 'failed' AND last_error LIKE "
 	    "'%No such customer%'", p, 1), 1);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
 	    "action = 'overage.failed' AND target = ?", p, 1), 1);
 	r = db_query(db(), "SELECT idempotency_key FROM eco_overage_ledger "
 	    "WHERE user_id = ?", p, 1);
@@ -838,7 +819,7 @@ START_TEST(refusals_contained)
 	{
 		struct dbp q[2] = { DBP_S("cus_fixed"), DBP_S(bad) };
 
-		sql("UPDATE eco_users SET stripe_customer_id = ? WHERE id = ?",
+		test_db_exec("UPDATE eco_users SET stripe_customer_id = ? WHERE id = ?",
 		    q, 2);
 	}
 	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 0);
@@ -953,11 +934,11 @@ START_TEST(killed_runs_bill_exactly_once)
 		ck_assert(waitpid(pid, &st, 0) == pid);
 		/* Where did it die? Pending rows Stripe already holds are
 		 * the dangerous window. */
-		pending = sql_int("SELECT COUNT(*) FROM eco_overage_ledger "
+		pending = test_db_int("SELECT COUNT(*) FROM eco_overage_ledger "
 		    "WHERE state = 'pending'", NULL, 0);
 		if (pending > 0)
 			midsend++;
-		if (pending > 0 && fake_stat("items_created") > sql_int(
+		if (pending > 0 && fake_stat("items_created") > test_db_int(
 		    "SELECT COUNT(*) FROM eco_overage_ledger WHERE "
 		    "state = 'sent'", NULL, 0))
 			window++;
@@ -1069,7 +1050,7 @@ START_TEST(http_trigger)
 	for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
 		assert_401(wrong[i]);
 	ck_assert_int_eq(fake_stat("requests_total"), 0);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger",
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger",
 	    NULL, 0), 0);
 
 	/* Bad parameters: 400, nothing done. */
@@ -1104,7 +1085,7 @@ START_TEST(http_trigger)
 	http_free(h);
 	ck_assert_int_eq(fake_cents("cus_http", &n), 432);
 	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log WHERE "
 	    "actor = 'cron-http' AND action = 'overage.sent' AND "
 	    "remote_addr = '127.0.0.1'", NULL, 0), 1);
 	check_exactly_once();
@@ -1141,7 +1122,7 @@ START_TEST(hot_path_calls_are_billed)
 	int		 i;
 
 	reset_all();
-	sql("UPDATE eco_plans SET monthly_calls = 20 WHERE id = 'pro'", NULL,
+	test_db_exec("UPDATE eco_plans SET monthly_calls = 20 WHERE id = 'pro'", NULL,
 	    0);
 	mkuser("pro", "cus_hot", id);
 	ck_assert_int_eq(ctl(&key, "key", "create", "--user", id, NULL), 0);
@@ -1172,9 +1153,9 @@ START_TEST(hot_path_calls_are_billed)
 	ck_assert_int_eq(json_int(h->json, "calls_carried"), 0);
 	http_free(h);
 	ck_assert_int_eq(check_exactly_once(), 4);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger "
 	    "WHERE calls_from = 21 AND calls_to = 50", NULL, 0), 1);
-	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM eco_overage_ledger "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger "
 	    "WHERE calls_from = 51 AND calls_to = 60", NULL, 0), 1);
 	free(key);
 }

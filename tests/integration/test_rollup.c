@@ -30,7 +30,7 @@ late_row(const char *user, time_t t, const char *method, const char *path,
 	struct dbp	 p[6] = { DBP_S(user), DBP_I(t), DBP_S(method),
 	    DBP_S(path), DBP_I(status), DBP_I(latency) };
 
-	fx_sql("INSERT INTO eco_api_usage (user_id, ts, event_id, key_id, "
+	test_db_exec("INSERT INTO eco_api_usage (user_id, ts, event_id, key_id, "
 	    "method, endpoint, status, latency_us) VALUES (?, FROM_UNIXTIME(?), "
 	    "UNHEX(REPLACE(UUID(), '-', '')), 0, ?, ?, ?, ?)", p, 6);
 }
@@ -66,21 +66,21 @@ check_day(const char *user, time_t day)
 	struct dbres	*r;
 	struct buf	 b;
 
-	n = fx_int("SELECT COUNT(*) FROM eco_api_usage WHERE user_id = ? AND "
+	n = test_db_int("SELECT COUNT(*) FROM eco_api_usage WHERE user_id = ? AND "
 	    "ts >= FROM_UNIXTIME(?) AND ts < FROM_UNIXTIME(?)", p, 3);
 	ck_assert_int_gt(n, 0);
 	q[0] = DBP_S(user);
 	q[1] = DBP_S(date);
-	ck_assert_int_eq(fx_int("SELECT calls FROM eco_usage_daily WHERE "
+	ck_assert_int_eq(test_db_int("SELECT calls FROM eco_usage_daily WHERE "
 	    "user_id = ? AND day = ?", q, 2), n);
-	ck_assert_int_eq(fx_int("SELECT errors FROM eco_usage_daily WHERE "
-	    "user_id = ? AND day = ?", q, 2), fx_int("SELECT COUNT(*) FROM "
+	ck_assert_int_eq(test_db_int("SELECT errors FROM eco_usage_daily WHERE "
+	    "user_id = ? AND day = ?", q, 2), test_db_int("SELECT COUNT(*) FROM "
 	    "eco_api_usage WHERE user_id = ? AND ts >= FROM_UNIXTIME(?) AND "
 	    "ts < FROM_UNIXTIME(?) AND status >= 400", p, 3));
-	ck_assert_int_eq(fx_int("SELECT successes + errors FROM eco_usage_daily "
+	ck_assert_int_eq(test_db_int("SELECT successes + errors FROM eco_usage_daily "
 	    "WHERE user_id = ? AND day = ?", q, 2), n);
-	ck_assert_int_eq(fx_int("SELECT latency_avg_us FROM eco_usage_daily "
-	    "WHERE user_id = ? AND day = ?", q, 2), fx_int("SELECT "
+	ck_assert_int_eq(test_db_int("SELECT latency_avg_us FROM eco_usage_daily "
+	    "WHERE user_id = ? AND day = ?", q, 2), test_db_int("SELECT "
 	    "FLOOR((SUM(latency_us) * 2 + COUNT(*)) / (2 * COUNT(*))) FROM "
 	    "eco_api_usage WHERE user_id = ? AND ts >= FROM_UNIXTIME(?) AND "
 	    "ts < FROM_UNIXTIME(?)", p, 3));
@@ -88,9 +88,9 @@ check_day(const char *user, time_t day)
 	{
 		struct dbp pr[4] = { p[0], p[1], p[2], DBP_I(rank - 1) };
 
-		ck_assert_int_eq(fx_int("SELECT latency_p95_us FROM "
+		ck_assert_int_eq(test_db_int("SELECT latency_p95_us FROM "
 		    "eco_usage_daily WHERE user_id = ? AND day = ?", q, 2),
-		    fx_int("SELECT latency_us FROM eco_api_usage WHERE "
+		    test_db_int("SELECT latency_us FROM eco_api_usage WHERE "
 		    "user_id = ? AND ts >= FROM_UNIXTIME(?) AND "
 		    "ts < FROM_UNIXTIME(?) ORDER BY latency_us LIMIT 1 OFFSET ?",
 		    pr, 4));
@@ -200,20 +200,20 @@ START_TEST(rollup_default_range)
 	check_day(p1, today);
 	check_day(p2, today);
 	p[0] = DBP_S(y);
-	ck_assert_int_eq(fx_int("SELECT complete FROM eco_rollup_days "
+	ck_assert_int_eq(test_db_int("SELECT complete FROM eco_rollup_days "
 	    "WHERE day = ?", p, 1), 1);
-	ck_assert_int_eq(fx_int("SELECT raw_rows FROM eco_rollup_days "
+	ck_assert_int_eq(test_db_int("SELECT raw_rows FROM eco_rollup_days "
 	    "WHERE day = ?", p, 1), 28 + 2);
-	ck_assert_int_eq(fx_int("SELECT users FROM eco_rollup_days "
+	ck_assert_int_eq(test_db_int("SELECT users FROM eco_rollup_days "
 	    "WHERE day = ?", p, 1), 2);
 	p[0] = DBP_S(t);
-	ck_assert_int_eq(fx_int("SELECT complete FROM eco_rollup_days "
+	ck_assert_int_eq(test_db_int("SELECT complete FROM eco_rollup_days "
 	    "WHERE day = ?", p, 1), 0);
 	/* The default range is yesterday and today only. */
 	p[0] = DBP_S(d3);
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_usage_daily "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_usage_daily "
 	    "WHERE day = ?", p, 1), 0);
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_rollup_days "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_rollup_days "
 	    "WHERE day = ?", p, 1), 0);
 	free(y);
 	free(t);
@@ -243,7 +243,7 @@ START_TEST(late_event_rerolled)
 	struct dbp	 p2d[2] = { DBP_S(p2), DBP_S(y) };
 	long long	 calls;
 
-	calls = fx_int("SELECT calls FROM eco_usage_daily WHERE user_id = ? "
+	calls = test_db_int("SELECT calls FROM eco_usage_daily WHERE user_id = ? "
 	    "AND day = ?", p1d, 2);
 	at1 = fx_str("SELECT rolled_up_at FROM eco_usage_daily WHERE "
 	    "user_id = ? AND day = ?", p1d, 2);
@@ -254,9 +254,9 @@ START_TEST(late_event_rerolled)
 	late_row(p1, yday + DAY - 1, "DELETE", "/r/late", 404, 5000);
 	aggregate(NULL, NULL, NULL, NULL);	/* re-rolls yesterday */
 	check_day(p1, yday);
-	ck_assert_int_eq(fx_int("SELECT calls FROM eco_usage_daily WHERE "
+	ck_assert_int_eq(test_db_int("SELECT calls FROM eco_usage_daily WHERE "
 	    "user_id = ? AND day = ?", p1d, 2), calls + 1);
-	ck_assert_int_eq(fx_int("SELECT calls FROM eco_usage_daily_routes "
+	ck_assert_int_eq(test_db_int("SELECT calls FROM eco_usage_daily_routes "
 	    "WHERE user_id = ? AND day = ? AND endpoint = '/r/late'", p1d, 2), 1);
 	at1b = fx_str("SELECT rolled_up_at FROM eco_usage_daily WHERE "
 	    "user_id = ? AND day = ?", p1d, 2);
@@ -281,16 +281,16 @@ START_TEST(removed_rows_pruned)
 	struct dbp	 p2d[2] = { DBP_S(p2), DBP_S(y) };
 	struct dbp	 r2[3] = { DBP_S(p2), DBP_I(yday), DBP_I(yday + DAY) };
 
-	fx_sql("DELETE FROM eco_api_usage WHERE endpoint = '/r/late'", NULL, 0);
-	fx_sql("DELETE FROM eco_api_usage WHERE user_id = ? AND "
+	test_db_exec("DELETE FROM eco_api_usage WHERE endpoint = '/r/late'", NULL, 0);
+	test_db_exec("DELETE FROM eco_api_usage WHERE user_id = ? AND "
 	    "ts >= FROM_UNIXTIME(?) AND ts < FROM_UNIXTIME(?)", r2, 3);
 	aggregate(NULL, NULL, NULL, NULL);
 	check_day(p1, yday);
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_usage_daily_routes "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_usage_daily_routes "
 	    "WHERE user_id = ? AND day = ? AND endpoint = '/r/late'", p1d, 2), 0);
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_usage_daily "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_usage_daily "
 	    "WHERE user_id = ? AND day = ?", p2d, 2), 0);
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_usage_daily_routes "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_usage_daily_routes "
 	    "WHERE user_id = ? AND day = ?", p2d, 2), 0);
 	check_day(p2, today);
 	free(y);
@@ -306,10 +306,10 @@ START_TEST(backfill_dates)
 
 	aggregate("--date", d3, NULL, NULL);
 	check_day(p1, today - 3 * DAY);
-	ck_assert_int_eq(fx_int("SELECT complete FROM eco_rollup_days "
+	ck_assert_int_eq(test_db_int("SELECT complete FROM eco_rollup_days "
 	    "WHERE day = ?", p, 1), 1);
 	aggregate("--from", d5, "--to", d3);
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_rollup_days "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_rollup_days "
 	    "WHERE day BETWEEN DATE_SUB(?, INTERVAL 2 DAY) AND ?",
 	    (struct dbp[]){ DBP_S(d3), DBP_S(d3) }, 2), 3);
 	check_day(p1, today - 3 * DAY);
@@ -343,7 +343,7 @@ START_TEST(bad_arguments_change_nothing)
 		{ "2025-01-01", NULL, NULL, NULL },
 	};
 	char		*before = snapshot(), *after, *out;
-	long long	 days = fx_int("SELECT COUNT(*) FROM eco_rollup_days",
+	long long	 days = test_db_int("SELECT COUNT(*) FROM eco_rollup_days",
 	    NULL, 0);
 	size_t		 i;
 
@@ -355,7 +355,7 @@ START_TEST(bad_arguments_change_nothing)
 	}
 	after = snapshot();
 	ck_assert_str_eq(after, before);
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_rollup_days", NULL,
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_rollup_days", NULL,
 	    0), days);
 	free(before);
 	free(after);
@@ -379,14 +379,14 @@ START_TEST(retention_rolls_up_then_deletes)
 	 */
 	{
 		struct dbp p[2] = { DBP_S(p2), DBP_I(d10) };
-		fx_sql("INSERT INTO eco_api_usage (user_id, ts, event_id, key_id, "
+		test_db_exec("INSERT INTO eco_api_usage (user_id, ts, event_id, key_id, "
 		    "method, endpoint, status, latency_us) SELECT ?, "
 		    "FROM_UNIXTIME(? + seq), UNHEX(MD5(CONCAT('r', seq))), 0, "
 		    "'GET', '/api/secure/ping', IF(seq % 10 = 0, 500, 200), "
 		    "seq % 997 FROM seq_1_to_25000", p, 2);
 	}
 	late_row(p1, d3 + 7200, "GET", "/api/secure/ping", 200, 4000);
-	ck_assert_int_eq(fx_int("SELECT calls FROM eco_usage_daily WHERE "
+	ck_assert_int_eq(test_db_int("SELECT calls FROM eco_usage_daily WHERE "
 	    "user_id = ? AND day = ?", q3, 2), 3);
 
 	setenv("NEXUS_RETENTION_DAYS", "2", 1);
@@ -397,25 +397,25 @@ START_TEST(retention_rolls_up_then_deletes)
 	free(out);
 
 	/* Rolled up before deletion: nothing was lost. */
-	ck_assert_int_eq(fx_int("SELECT calls FROM eco_usage_daily WHERE "
+	ck_assert_int_eq(test_db_int("SELECT calls FROM eco_usage_daily WHERE "
 	    "user_id = ? AND day = ?", q10, 2), 25000);
-	ck_assert_int_eq(fx_int("SELECT errors FROM eco_usage_daily WHERE "
+	ck_assert_int_eq(test_db_int("SELECT errors FROM eco_usage_daily WHERE "
 	    "user_id = ? AND day = ?", q10, 2), 2500);
-	ck_assert_int_eq(fx_int("SELECT calls FROM eco_usage_daily WHERE "
+	ck_assert_int_eq(test_db_int("SELECT calls FROM eco_usage_daily WHERE "
 	    "user_id = ? AND day = ?", q3, 2), 4);
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_api_usage WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_api_usage WHERE "
 	    "ts < FROM_UNIXTIME(?)", c, 1), 0);
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_rollup_days WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_rollup_days WHERE "
 	    "purged_at IS NOT NULL", NULL, 0), 2);
 	/* Within retention: untouched. */
-	ck_assert_int_eq(fx_int("SELECT COUNT(*) FROM eco_api_usage WHERE "
+	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_api_usage WHERE "
 	    "ts >= FROM_UNIXTIME(?)", c, 1), 4 + 3 + 28);
 
 	/* A purged day is never rolled up again (its raw rows are gone). */
 	ck_assert_int_eq(ctl(&out, "aggregate", "--date", s10, NULL), 0);
 	ck_assert_msg(strstr(out, "deleted by retention") != NULL, "%s", out);
 	free(out);
-	ck_assert_int_eq(fx_int("SELECT calls FROM eco_usage_daily WHERE "
+	ck_assert_int_eq(test_db_int("SELECT calls FROM eco_usage_daily WHERE "
 	    "user_id = ? AND day = ?", q10, 2), 25000);
 
 	/* And the API still shows it, from the aggregates. */

@@ -53,10 +53,10 @@ raw_p95(const char *user)
 	struct dbp	 p[2] = { DBP_S(user) };
 	long long	 n, rank;
 
-	n = fx_int("SELECT COUNT(*) FROM eco_api_usage WHERE user_id = ?", p, 1);
+	n = test_db_int("SELECT COUNT(*) FROM eco_api_usage WHERE user_id = ?", p, 1);
 	rank = (n * 95 + 99) / 100;
 	p[1] = DBP_I(rank - 1);
-	return fx_int("SELECT latency_us FROM eco_api_usage WHERE user_id = ? "
+	return test_db_int("SELECT latency_us FROM eco_api_usage WHERE user_id = ? "
 	    "ORDER BY latency_us LIMIT 1 OFFSET ?", p, 2);
 }
 
@@ -65,7 +65,7 @@ raw_avg(const char *user)
 {
 	struct dbp	 p[1] = { DBP_S(user) };
 
-	return fx_int("SELECT FLOOR((SUM(latency_us) * 2 + COUNT(*)) / "
+	return test_db_int("SELECT FLOOR((SUM(latency_us) * 2 + COUNT(*)) / "
 	    "(2 * COUNT(*))) FROM eco_api_usage WHERE user_id = ?", p, 1);
 }
 
@@ -77,7 +77,7 @@ wait_counted(const char *user, long long calls)
 	int		 i;
 
 	for (i = 0; i < 300; i++) {
-		have = fx_int("SELECT COALESCE(SUM(api_calls), 0) "
+		have = test_db_int("SELECT COALESCE(SUM(api_calls), 0) "
 		    "FROM eco_usage_records WHERE user_id = ?", p, 1);
 		if (have >= calls)
 			break;
@@ -93,9 +93,9 @@ START_TEST(setup_data)
 
 	/* Usage rows reach the database within flush_interval_ms. */
 	fx_config("flush_interval_ms = 200\n", 1);
-	fx_sql("UPDATE eco_plans SET monthly_calls = 5, overage_micros = 30000 "
+	test_db_exec("UPDATE eco_plans SET monthly_calls = 5, overage_micros = 30000 "
 	    "WHERE id = 'pro'", NULL, 0);
-	fx_sql("UPDATE eco_plans SET monthly_calls = 3 WHERE id = 'free'",
+	test_db_exec("UPDATE eco_plans SET monthly_calls = 3 WHERE id = 'free'",
 	    NULL, 0);
 	user_a = fx_user("pro");
 	user_b = fx_user("pro");
@@ -365,7 +365,7 @@ START_TEST(overage_pro)
 	snprintf(idem, sizeof(idem), "test-%s-1", user_a);
 	{
 		struct dbp p[3] = { DBP_S(user_a), DBP_I(4), DBP_S(idem) };
-		fx_sql("INSERT INTO eco_overage_ledger (user_id, period, "
+		test_db_exec("INSERT INTO eco_overage_ledger (user_id, period, "
 		    "calls_from, calls_to, amount_cents, idempotency_key, state, "
 		    "created_at, sent_at) VALUES (?, DATE_FORMAT(UTC_DATE(), "
 		    "'%Y-%m-01'), 5, 6, ?, ?, 'sent', UTC_TIMESTAMP(), "
@@ -374,7 +374,7 @@ START_TEST(overage_pro)
 	snprintf(idem, sizeof(idem), "test-%s-2", user_a);
 	{
 		struct dbp p[3] = { DBP_S(user_a), DBP_I(2), DBP_S(idem) };
-		fx_sql("INSERT INTO eco_overage_ledger (user_id, period, "
+		test_db_exec("INSERT INTO eco_overage_ledger (user_id, period, "
 		    "calls_from, calls_to, amount_cents, idempotency_key, state, "
 		    "created_at) VALUES (?, DATE_FORMAT(UTC_DATE(), '%Y-%m-01'), "
 		    "6, 7, ?, ?, 'pending', UTC_TIMESTAMP())", p, 3);
@@ -462,7 +462,7 @@ START_TEST(rolled_up_matches_live)
 	 */
 	{
 		struct dbp p[2] = { DBP_S(user_a), DBP_I(y + 3600) };
-		fx_sql("INSERT INTO eco_api_usage (user_id, ts, event_id, key_id, "
+		test_db_exec("INSERT INTO eco_api_usage (user_id, ts, event_id, key_id, "
 		    "method, endpoint, status, latency_us) VALUES (?, "
 		    "FROM_UNIXTIME(?), UNHEX(REPLACE(UUID(), '-', '')), 0, 'POST', "
 		    "'/api/secure/other', 503, 12345)", p, 2);
@@ -481,7 +481,7 @@ START_TEST(rolled_up_matches_live)
 
 		time_format_date(y, date, sizeof(date));
 		p[0] = DBP_S(date);
-		ck_assert_int_eq(fx_int("SELECT complete FROM eco_rollup_days "
+		ck_assert_int_eq(test_db_int("SELECT complete FROM eco_rollup_days "
 		    "WHERE day = ?", p, 1), 1);
 	}
 	after_h = get_ok("/api/usage/history?days=7", tok_a);

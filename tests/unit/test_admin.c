@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nexus.h"
+#include "itest.h"
 
 START_TEST(money_formats_cents)
 {
@@ -118,8 +118,6 @@ main(void)
 {
 	Suite	*s = suite_create("admin");
 	TCase	*tc = tcase_create("admin");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, money_formats_cents);
 	tcase_add_test(tc, num_groups_digits);
@@ -127,9 +125,5 @@ main(void)
 	tcase_add_test(tc, admins_empty);
 	tcase_add_test(tc, sort_keys);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s, CK_FORK);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "web.h"
+#include "itest.h"
 
 static struct request	 r;
 
@@ -121,10 +122,9 @@ END_TEST
 int
 main(void)
 {
+	int	 rc;
 	Suite	*s = suite_create("http");
 	TCase	*tc = tcase_create("parse");
-	SRunner	*sr;
-	int	 failed;
 
 	req_init(&r, NULL, NULL);
 	tcase_add_test(tc, path_split);
@@ -132,11 +132,7 @@ main(void)
 	tcase_add_test(tc, query_int_range);
 	tcase_add_test(tc, router_404_405);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = check_run(s, CK_NOFORK);
 	req_free(&r);
-	return failed == 0 ? 0 : 1;
+	return rc;
 }

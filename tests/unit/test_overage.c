@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "nexus.h"
+#include "itest.h"
 
 START_TEST(billable_whole_cents)
 {
@@ -84,16 +84,10 @@ main(void)
 {
 	Suite	*s = suite_create("overage");
 	TCase	*tc = tcase_create("overage");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, billable_whole_cents);
 	tcase_add_test(tc, describe_reads_well);
 	tcase_add_test(tc, period_parse);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s, CK_FORK);
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nexus.h"
+#include "itest.h"
 
 static int
 uint_cmp(const void *a, const void *b)
@@ -207,8 +207,6 @@ main(void)
 {
 	Suite	*s = suite_create("rollup");
 	TCase	*tc = tcase_create("arithmetic");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, buckets_cover_and_bound);
 	tcase_add_test(tc, hist_encode_roundtrip);
@@ -217,9 +215,5 @@ main(void)
 	tcase_add_test(tc, routes_merge_and_sort);
 	tcase_add_test(tc, average_rounding);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s, CK_FORK);
 }

@@ -12,7 +12,7 @@
 
 #include <jwt.h>
 
-#include "nexus.h"
+#include "itest.h"
 #include "tokens.h"
 
 #define SECRET	"unit-test-secret-0123456789abcdef-0123"
@@ -503,14 +503,7 @@ token_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(token_suite());
-	int	 failed;
-
 	log_init("test_token", "error");
 	/* One process: the keys made once are shared by every test. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(token_suite(), CK_NOFORK);
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nexus.h"
+#include "itest.h"
 
 START_TEST(parse_int_bounds)
 {
@@ -127,8 +127,6 @@ main(void)
 {
 	Suite	*s = suite_create("util");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, parse_int_bounds);
 	tcase_add_test(tc, ct_equal_compares);
@@ -137,9 +135,5 @@ main(void)
 	tcase_add_test(tc, buf_respects_cap);
 	tcase_add_test(tc, config_file_and_environment);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s, CK_FORK);
 }
