@@ -144,6 +144,7 @@ struct dbp {
 struct dbres;
 
 struct db	*db_open(const struct config *);
+struct db	*db_open_tx(const struct config *);
 void		 db_close(struct db *);
 int		 db_ping(struct db *);
 int		 db_exec(struct db *, const char *, const struct dbp *, size_t,

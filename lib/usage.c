@@ -2,26 +2,30 @@
  * Usage events: every call on a key-protected route, never lost and never
  * counted twice (DESIGN.md, decision 4).
  *
- * The request path appends each event as one line to the worker's current
- * spool segment and goes on. Segments are files mapped MAP_SHARED: an
- * event is in the page cache as soon as it is copied, so it survives the
- * process being killed, and appending costs no system call. A flusher thread in the same worker, with its own database
- * connection, takes a segment once it holds flush_batch events or is
- * flush_interval_ms old, writes its events with multi-row INSERTs and adds
- * them to the period counters in the same transaction, then unlinks it.
- * The thread is what makes a quiet worker flush on time: the request
- * thread may sit in libfcgi's accept(2) for as long as nobody calls.
+ * The request path appends each event as one line to its worker's spool
+ * segment and goes on. A segment is a file mapped MAP_SHARED: an event is
+ * in the page cache as soon as it is copied, so it survives the process
+ * being killed, and appending costs no system call. A flusher thread in
+ * the same worker, with its own database connection, writes what was
+ * appended once flush_batch events are waiting or the oldest has waited
+ * flush_interval_ms: multi-row INSERTs and the period counters in one
+ * transaction. After each commit it records in the segment's header how
+ * far the file is written, so a segment serves many batches and is only
+ * replaced (and unlinked) once SEGMENT_BYTES are used. The thread is what
+ * makes a quiet worker flush on time: the request thread may sit in
+ * libfcgi's accept(2) for as long as nobody calls.
  *
  * Ownership is a flock(2) on the segment, held from its creation until it
  * is unlinked. A segment whose lock can be taken has lost its worker (a
- * SIGKILL, a crash): any worker replays it, at start and every
- * ORPHAN_SCAN_MS. Replaying is safe because rows are keyed by (user, time,
- * event id): a chunk whose INSERT did not add every row is done again row
- * by row, and only the rows actually added are counted.
+ * SIGKILL, a crash): any worker replays it from its header's offset, at
+ * start and every ORPHAN_SCAN_MS. A kill between a commit and the header
+ * update replays that batch again, which is safe because rows are keyed
+ * by (user, time, event id): a chunk whose INSERT did not add every row is
+ * done again row by row, and only the rows actually added are counted.
  *
- * While the database is down, segments fill up to SEGMENT_BYTES and queue
- * on disk (memory holds only their descriptors), and the backlog is
- * written in chunks of flush_batch when it is back.
+ * While the database is down, segments fill up and queue on disk (memory
+ * holds only their descriptors), and the backlog is written in chunks of
+ * flush_batch when it is back.
  */
 #include "config.h"
 
@@ -46,16 +50,17 @@
 #define RETRY_MS	1000
 #define LINE_MAX_LEN	512
 #define CHUNK_MAX	1024	/* events per transaction, whatever flush_batch */
-#define INSERT_SIZES	11	/* multi-row INSERTs of 1, 2, 4 .. 1024 rows */
+#define INSERT_SIZES	12	/* multi-row INSERTs of 1, 2, 4 .. 1024 rows, and
+				   of flush_batch rows (one INSERT a batch) */
 #define SEGMENT_BYTES	(16 * 1024 * 1024)	/* sparse until written */
+#define HEADER_LEN	32	/* "#spool written=%016zx\n" */
 
 struct segment {
 	int		 fd;		/* -1: none */
+	unsigned long	 no;
 	char		 path[PATH_MAX];
 	char		*map;		/* while being appended to */
-	size_t		 off;
-	long long	 events;
-	int64_t		 opened_ms;
+	size_t		 off;		/* end of what is appended */
 };
 
 struct usage {
@@ -70,6 +75,8 @@ struct usage {
 	uint64_t		 seq;
 	unsigned long		 segno;
 	struct segment		 cur;	/* being appended to */
+	long long		 unflushed;	/* events of cur not yet written */
+	int64_t			 oldest_ms;	/* when the first of them came */
 	struct segment		*queue;	/* full ones, oldest first */
 	size_t			 nqueue;
 };
@@ -82,6 +89,8 @@ static const char *const sql_insert_head = "INSERT IGNORE INTO eco_api_usage "
 static const char *const sql_insert_row =
     "(?, FROM_UNIXTIME(? / 1000), ?, ?, ?, ?, ?, ?)";
 static char *sql_insert[INSERT_SIZES];	/* built once, same for every worker */
+static size_t insert_rows_n[INSERT_SIZES];	/* ascending */
+static size_t ninserts;
 
 static const char *const sql_count = "INSERT INTO eco_usage_records "
     "(user_id, period, api_calls, overage_calls, updated_at) "
@@ -94,18 +103,23 @@ static const char *const sql_last_used = "UPDATE eco_api_keys "
     "SET last_used_at = FROM_UNIXTIME(? / 1000) WHERE id = ? "
     "AND (last_used_at IS NULL OR last_used_at < FROM_UNIXTIME(? / 1000))";
 
-static pthread_once_t	 sql_once = PTHREAD_ONCE_INIT;
-
+/* Builds the INSERTs once per process (usage_start runs once, first). */
 static void
-sql_build(void)
+sql_build(size_t batch)
 {
 	struct buf	 b;
-	size_t		 i, n;
+	size_t		 i, n, size;
 
-	for (i = 0; i < INSERT_SIZES; i++) {
+	for (i = 0; i < INSERT_SIZES - 1; i++) {
+		size = (size_t)1 << i;
+		if (batch < size && batch > size / 2 && batch <= CHUNK_MAX)
+			insert_rows_n[ninserts++] = batch;
+		insert_rows_n[ninserts++] = size;
+	}
+	for (i = 0; i < ninserts; i++) {
 		buf_init(&b, 1024 * 1024);
 		buf_addstr(&b, sql_insert_head);
-		for (n = 0; n < ((size_t)1 << i); n++) {
+		for (n = 0; n < insert_rows_n[i]; n++) {
 			if (n > 0)
 				buf_addstr(&b, ",");
 			buf_addstr(&b, sql_insert_row);
@@ -227,11 +241,11 @@ insert_rows(struct db *db, const struct usage_event *ev, size_t n,
 	int			 s;
 
 	*added = 0;
-	p = xcalloc(CHUNK_MAX * ROW_PARAMS, sizeof(*p));
+	p = xcalloc((n < CHUNK_MAX ? n : CHUNK_MAX) * ROW_PARAMS, sizeof(*p));
 	while (n > 0) {
-		for (s = INSERT_SIZES - 1; ((size_t)1 << s) > n; s--)
+		for (s = (int)ninserts - 1; insert_rows_n[s] > n; s--)
 			;
-		size = (size_t)1 << s;
+		size = insert_rows_n[s];
 		for (i = 0; i < size; i++) {
 			k = i * ROW_PARAMS;
 			p[k] = DBP_S(ev[i].user_id);
@@ -364,34 +378,65 @@ fail:
 }
 
 /*
- * Writes every event of the segment open on fd, in chunks. Returns 0 when
- * all are written (the caller unlinks it), -1 to try again later.
- * Malformed lines (none are written by this code) are logged and skipped.
+ * Where the segment open on fd is written up to, from its header. A header
+ * that cannot be read (a worker killed while creating the file) means
+ * nothing is known to be written: everything is replayed.
  */
-static int
+static size_t
+header_read(int fd)
+{
+	char		 h[HEADER_LEN + 1];
+	long long	 v;
+
+	if (pread(fd, h, HEADER_LEN, 0) != HEADER_LEN ||
+	    strncmp(h, "#spool written=", 15) != 0 || h[HEADER_LEN - 1] != '\n')
+		return HEADER_LEN;
+	h[HEADER_LEN - 1] = '\0';
+	v = strtoll(h + 15, NULL, 16);
+	return v > HEADER_LEN && v <= SEGMENT_BYTES ? (size_t)v : HEADER_LEN;
+}
+
+static void
+header_write(int fd, const char *path, size_t written)
+{
+	char	 h[HEADER_LEN + 1];
+
+	snprintf(h, sizeof(h), "#spool written=%016zx\n", written);
+	if (pwrite(fd, h, HEADER_LEN, 0) != HEADER_LEN)
+		log_warnx("%s: %s", path, strerror(errno));
+}
+
+/*
+ * Writes the events of the segment open on fd from its header's offset to
+ * end (or to its end of file), in chunks, moving the header on after each
+ * commit. With all unset, events short of a full chunk at the end are left
+ * for later. Returns the number of events written, or -1 to try again
+ * later. Malformed lines (none are written by this code) are logged and
+ * skipped.
+ */
+static long long
 segment_write(struct db *db, struct counters *cs, int fd, const char *path,
-    size_t chunk)
+    size_t end, size_t chunk, int all)
 {
 	struct usage_event	*ev = xcalloc(chunk, sizeof(*ev));
 	char			 buf[65536], line[LINE_MAX_LEN];
-	size_t			 nev = 0, ll = 0;
-	off_t			 off = 0;
+	size_t			 nev = 0, ll = 0, off = header_read(fd), eol = off;
 	ssize_t			 r, i;
-	int			 rc = -1, toolong = 0;
+	long long		 written = -1, n = 0;
+	int			 toolong = 0;
 
-	for (;;) {
-		if ((r = pread(fd, buf, sizeof(buf), off)) == -1) {
-			if (errno == EINTR)
-				continue;
+	while (off < end) {
+		size_t want = end - off < sizeof(buf) ? end - off : sizeof(buf);
+
+		if ((r = pread(fd, buf, want, (off_t)off)) == -1) {
 			log_warnx("%s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (r == 0)
 			break;
-		off += r;
 		for (i = 0; i < r; i++) {
 			if (buf[i] == '\0') {	/* the unwritten, zero tail */
-				r = 0;
+				end = off;
 				break;
 			}
 			if (buf[i] != '\n') {
@@ -402,26 +447,32 @@ segment_write(struct db *db, struct counters *cs, int fd, const char *path,
 				continue;
 			}
 			line[ll] = '\0';
+			eol = off + (size_t)i + 1;
 			if (toolong || usage_event_parse(line, &ev[nev]) == -1)
 				log_warnx("%s: skipping a malformed event", path);
 			else if (++nev == chunk) {
 				if (write_chunk(db, cs, ev, nev) == -1)
 					goto out;
+				header_write(fd, path, eol);
+				n += (long long)nev;
 				nev = 0;
 			}
 			ll = 0;
 			toolong = 0;
 		}
-		if (r == 0)
-			break;
+		off += (size_t)r;
 	}
 	/* A last line without its newline was cut off mid-write: not an event. */
-	if (nev > 0 && write_chunk(db, cs, ev, nev) == -1)
-		goto out;
-	rc = 0;
+	if (nev > 0 && all) {
+		if (write_chunk(db, cs, ev, nev) == -1)
+			goto out;
+		header_write(fd, path, eol);
+		n += (long long)nev;
+	}
+	written = n;
 out:
 	free(ev);
-	return rc;
+	return written;
 }
 
 /* Creates, locks and maps a new segment. Returns 0 or -1 (logged). */
@@ -447,10 +498,10 @@ segment_open(struct usage *u, struct segment *s)
 		s->fd = -1;
 		return -1;
 	}
+	s->no = u->segno;
 	s->map = map;
-	s->off = 0;
-	s->events = 0;
-	s->opened_ms = mono_ms();
+	s->off = HEADER_LEN;
+	header_write(s->fd, s->path, HEADER_LEN);
 	return 0;
 }
 
@@ -474,7 +525,7 @@ segment_rotate(struct usage *u)
 	u->queue = xrealloc(u->queue, (u->nqueue + 1) * sizeof(*u->queue));
 	u->queue[u->nqueue++] = u->cur;
 	u->cur.fd = -1;
-	u->cur.events = 0;
+	u->unflushed = 0;
 	pthread_cond_signal(&u->cv);
 }
 
@@ -507,7 +558,8 @@ usage_replay(const struct config *cfg, struct db *db)
 			close(fd);
 			continue;
 		}
-		if (segment_write(db, NULL, fd, path, CHUNK_MAX) == 0) {
+		if (segment_write(db, NULL, fd, path, SIZE_MAX, CHUNK_MAX,
+		    1) != -1) {
 			log_info("replayed %s", de->d_name);
 			unlink(path);
 			n++;
@@ -534,14 +586,22 @@ cond_wait_ms(struct usage *u, int64_t ms)
 	pthread_cond_timedwait(&u->cv, &u->mu, &ts);
 }
 
+/*
+ * Writes the full segments queued, oldest first, and what the current one
+ * holds once it is due; unlinks a segment once it is all written. On
+ * SIGTERM the current segment is queued too, so nothing is left behind
+ * unless the database is away.
+ */
 static void *
 flusher(void *arg)
 {
 	struct usage	*u = arg;
-	struct db	*db = db_open(u->cfg);
+	struct db	*db = db_open_tx(u->cfg);
 	struct segment	 seg;
+	size_t		 batch = (size_t)u->cfg->flush_batch;
 	int64_t		 interval = u->cfg->flush_interval_ms, next_scan = 0;
-	int		 stopping, failed = 0;
+	long long	 written;
+	int		 stopping, due, failed = 0;
 
 	for (;;) {
 		int64_t now = mono_ms();
@@ -551,28 +611,14 @@ flusher(void *arg)
 			next_scan = now + ORPHAN_SCAN_MS;
 		}
 		pthread_mutex_lock(&u->mu);
-		if (u->nqueue == 0 && u->cur.fd != -1 && u->cur.events > 0 &&
-		    (u->stopping || now - u->cur.opened_ms >= interval ||
-		    u->cur.events >= u->cfg->flush_batch))
+		if ((stopping = u->stopping) && u->cur.fd != -1)
 			segment_rotate(u);
-		if (u->nqueue == 0 && !u->stopping) {
-			int64_t wait = interval;
-			if (u->cur.fd != -1 && u->cur.events > 0)
-				wait = u->cur.opened_ms + interval - now;
-			cond_wait_ms(u, wait > 0 ? wait : 1);
+		if (u->nqueue > 0) {
+			seg = u->queue[0];
 			pthread_mutex_unlock(&u->mu);
-			continue;
-		}
-		if (u->nqueue == 0) {
-			pthread_mutex_unlock(&u->mu);
-			break;		/* stopping, nothing left */
-		}
-		seg = u->queue[0];
-		stopping = u->stopping;
-		pthread_mutex_unlock(&u->mu);
-
-		if (segment_write(db, u->counters, seg.fd, seg.path,
-		    (size_t)u->cfg->flush_batch) == 0) {
+			if (segment_write(db, u->counters, seg.fd, seg.path,
+			    SIZE_MAX, batch, 1) == -1)
+				goto retry;
 			unlink(seg.path);
 			close(seg.fd);
 			pthread_mutex_lock(&u->mu);
@@ -582,6 +628,34 @@ flusher(void *arg)
 			failed = 0;
 			continue;
 		}
+		if (stopping) {
+			pthread_mutex_unlock(&u->mu);
+			break;		/* nothing left */
+		}
+		/* Full batches as they come; the rest once it has waited. */
+		due = u->unflushed > 0 && now - u->oldest_ms >= interval;
+		if (!due && u->unflushed < (long long)batch) {
+			int64_t wait = u->unflushed == 0 ? interval :
+			    u->oldest_ms + interval - now;
+			cond_wait_ms(u, wait);
+			pthread_mutex_unlock(&u->mu);
+			continue;
+		}
+		seg = u->cur;
+		pthread_mutex_unlock(&u->mu);
+		if ((written = segment_write(db, u->counters, seg.fd, seg.path,
+		    seg.off, batch, due)) == -1)
+			goto retry;
+		pthread_mutex_lock(&u->mu);
+		if (u->cur.no == seg.no) {	/* else it is queued: see above */
+			u->unflushed -= written;
+			if (due)
+				u->oldest_ms = now;
+		}
+		pthread_mutex_unlock(&u->mu);
+		failed = 0;
+		continue;
+retry:
 		/* The database is away: keep it on disk, try again later. */
 		if (stopping && ++failed >= 2) {
 			log_warnx("stopping with unwritten usage in %s: the next "
@@ -614,7 +688,8 @@ usage_start(const struct config *cfg, struct counters *cs)
 		log_warnx("%s: %s", cfg->spool_dir, strerror(errno));
 		return NULL;
 	}
-	pthread_once(&sql_once, sql_build);
+	if (ninserts == 0)
+		sql_build((size_t)cfg->flush_batch);
 	u = xcalloc(1, sizeof(*u));
 	u->cfg = cfg;
 	u->counters = cs;
@@ -676,15 +751,16 @@ usage_record(struct usage *u, const struct usage_event *ev)
 	if ((len = event_format(ev, line, sizeof(line))) == -1)
 		goto out;
 	if (u->cur.fd != -1 && u->cur.off + (size_t)len > SEGMENT_BYTES)
-		segment_rotate(u);	/* full: the database must be away */
+		segment_rotate(u);	/* full: on to the next one */
 	if (u->cur.fd == -1 && segment_open(u, &u->cur) == -1)
 		goto out;
 	/* A kill mid-copy leaves a line without its newline: not an event. */
 	memcpy(u->cur.map + u->cur.off, line, (size_t)len);
 	u->cur.off += (size_t)len;
-	u->cur.events++;
-	if (u->cur.events >= u->cfg->flush_batch && u->nqueue == 0)
-		segment_rotate(u);
+	if (u->unflushed++ == 0)
+		u->oldest_ms = mono_ms();
+	if (u->unflushed == u->cfg->flush_batch)
+		pthread_cond_signal(&u->cv);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&u->mu);
