@@ -429,6 +429,56 @@ START_TEST(kill9_under_load_loses_nothing)
 }
 END_TEST
 
+/*
+ * A worker's segment records how far it is written. An orphan is replayed
+ * from there: a line before that offset is not written again (A, left out
+ * of the database on purpose to show it), and one after it that is already
+ * stored (B: a kill between the commit and the header update) is neither
+ * duplicated nor counted again.
+ */
+START_TEST(orphan_spool_replays_from_its_header)
+{
+	char		*user, *key, path[1024], line[3][256], key_id[32];
+	const char	*ids[3] = { "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a",
+			    "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+			    "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c" };
+	long long	 ts = (long long)time(NULL) * 1000;
+	FILE		*f;
+	int		 i;
+
+	make_user("orphan@example.com", "pro", &user, &key);
+	newest_key_id(key_id, sizeof(key_id));
+	for (i = 0; i < 3; i++)
+		snprintf(line[i], sizeof(line[i]), "%s\t%s\t%s\t%lld\tGET\t%s\t"
+		    "200\t150\t1\t100000\n", ids[i], user, key_id, ts + i, PING);
+	struct dbp b[4] = { DBP_S(user), DBP_I(ts + 1), DBP_S(ids[1]),
+	    DBP_S(key_id) };
+	test_db_exec("INSERT INTO eco_api_usage (user_id, ts, event_id, key_id, "
+	    "method, endpoint, status, latency_us) VALUES (?, "
+	    "FROM_UNIXTIME(? / 1000), UNHEX(?), ?, 'GET', '" PING "', 200, 150)",
+	    b, 4);
+	struct dbp p[1] = { DBP_S(user) };
+	test_db_exec("UPDATE eco_usage_records SET api_calls = 1 "
+	    "WHERE user_id = ?", p, 1);
+
+	snprintf(path, sizeof(path), "%s/spool/orphan-000001.spool",
+	    getenv("NEXUS_TEST_DIR"));
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "#spool written=%016zx\n%s%s%s", 32 + strlen(line[0]),
+	    line[0], line[1], line[2]);
+	fclose(f);
+
+	/* A live worker scans for orphans every 10 seconds. */
+	struct dbp c[2] = { DBP_S(user), DBP_S(ids[2]) };
+	ck_assert_int_eq(wait_db_int(sql_has_event, c, 2, 1, 15), 1);
+	ck_assert_int_eq(test_db_int(sql_rows, p, 1), 2);	/* B and C */
+	ck_assert_int_eq(test_db_int(sql_calls, p, 1), 2);
+	ck_assert_msg(access(path, F_OK) == -1, "replayed segment left behind");
+	free(user);
+	free(key);
+}
+END_TEST
+
 START_TEST(db_outage_under_load_loses_nothing)
 {
 	enum { N = 3000 };
@@ -538,6 +588,7 @@ main(void)
 	tcase_add_test(tc, quiet_worker_flushes_within_interval);
 	tcase_add_test(tc, sigterm_flushes_everything);
 	tcase_add_test(tc, kill9_under_load_loses_nothing);
+	tcase_add_test(tc, orphan_spool_replays_from_its_header);
 	tcase_add_test(tc, db_outage_under_load_loses_nothing);
 	suite_add_tcase(s, tc);
 	return itest_run(s);
