@@ -18,8 +18,13 @@ top_builddir=${top_builddir:-$top_srcdir}
 
 die() { echo "stack: $*" >&2; exit 1; }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+# Three distinct free ports: all are held until each is picked, so the
+# kernel cannot hand out one twice.
+free_ports() {
+	python3 -c 'import socket
+s = [socket.socket() for _ in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))'
 }
 
 # wait_for TEST SECONDS WHAT
@@ -189,11 +194,13 @@ start() {
 	mkdir -p "$DIR/logs" "$DIR/spool"
 	chmod 755 "$DIR"
 	load_env
+	local ports
+	ports=($(free_ports))
 	HTTP_PORT=${HTTP_PORT:-${1:-0}}
-	[ "$HTTP_PORT" = 0 ] && HTTP_PORT=$(free_port)
+	[ "$HTTP_PORT" = 0 ] && HTTP_PORT=${ports[0]}
 	WORKERS=${WORKERS:-${2:-2}}
-	DB_PORT=${DB_PORT:-$(free_port)}
-	STRIPE_PORT=${STRIPE_PORT:-$(free_port)}
+	DB_PORT=${DB_PORT:-${ports[1]}}
+	STRIPE_PORT=${STRIPE_PORT:-${ports[2]}}
 	cat >"$DIR/env" <<-ENV
 		HTTP_PORT=$HTTP_PORT
 		DB_PORT=$DB_PORT
