@@ -63,6 +63,9 @@ for r in bare pro free; do
 		"$(col $r 3)" "$(echo "$rps $bare" | awk '{ printf "%.1f", 100 * $1 / $2 }')" \
 		"$(awk '{ s += $4 } END { print s }' "$dir/$r")"
 done
+# Each round's pro/bare ratio: the machine's drift between rounds cancels.
+paste "$dir/bare" "$dir/pro" | awk '{ print 100 * $5 / $1 }' | median |
+	awk '{ printf "pro/bare, median of the rounds'"'"' ratios: %.1f%%\n", $1 }'
 echo "runs (req/s p50us p99us non2xx):"
 for r in bare pro free; do sed "s/^/  $r /" "$dir/$r"; done
 rows=$(mariadb --no-defaults -N -S "$dir/mysql.sock" -u root nexus -e "SELECT COUNT(*) FROM eco_api_usage")
