@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -331,6 +332,7 @@ int
 main(int argc, char *argv[])
 {
 	struct config	 cfg;
+	struct rlimit	 rl;
 	const char	*path = NULL, *listen_on = NULL;
 	long long	 workers = 0;
 	int		 ch, fd = 0, rc;
@@ -361,6 +363,15 @@ main(int argc, char *argv[])
 	if (FCGX_Init() != 0) {
 		log_warnx("FCGX_Init failed");
 		return 1;
+	}
+	/*
+	 * While the database is away, each full spool segment keeps its
+	 * descriptor (and so its lock): let a long outage take more than the
+	 * usual soft limit of 1024.
+	 */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (listen_on == NULL) {
 		rc = worker_run(&cfg, 0);
