@@ -53,7 +53,8 @@
 #define INSERT_SIZES	12	/* multi-row INSERTs of 1, 2, 4 .. 1024 rows, and
 				   of flush_batch rows (one INSERT a batch) */
 #define SEGMENT_BYTES	(16 * 1024 * 1024)	/* sparse until written */
-#define HEADER_LEN	32	/* "#spool written=%016zx\n" */
+#define HEADER_TAG	"#spool written="
+#define HEADER_LEN	32	/* HEADER_TAG, 16 hex digits, newline */
 
 struct segment {
 	int		 fd;		/* -1: none */
@@ -389,10 +390,11 @@ header_read(int fd)
 	long long	 v;
 
 	if (pread(fd, h, HEADER_LEN, 0) != HEADER_LEN ||
-	    strncmp(h, "#spool written=", 15) != 0 || h[HEADER_LEN - 1] != '\n')
+	    strncmp(h, HEADER_TAG, sizeof(HEADER_TAG) - 1) != 0 ||
+	    h[HEADER_LEN - 1] != '\n')
 		return HEADER_LEN;
 	h[HEADER_LEN - 1] = '\0';
-	v = strtoll(h + 15, NULL, 16);
+	v = strtoll(h + sizeof(HEADER_TAG) - 1, NULL, 16);
 	return v > HEADER_LEN && v <= SEGMENT_BYTES ? (size_t)v : HEADER_LEN;
 }
 
@@ -401,7 +403,7 @@ header_write(int fd, const char *path, size_t written)
 {
 	char	 h[HEADER_LEN + 1];
 
-	snprintf(h, sizeof(h), "#spool written=%016zx\n", written);
+	snprintf(h, sizeof(h), HEADER_TAG "%016zx\n", written);
 	if (pwrite(fd, h, HEADER_LEN, 0) != HEADER_LEN)
 		log_warnx("%s: %s", path, strerror(errno));
 }

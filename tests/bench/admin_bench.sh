@@ -17,31 +17,13 @@
 # keeps the stack.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-export top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-export top_builddir=${top_builddir:-$top_srcdir}
+. "$(dirname "${BASH_SOURCE[0]}")/bench.sh"
 runs=${1:-15}
 rows=${BENCH_ROWS:-10000000}
 busiest=${BENCH_BUSIEST:-1000000}
-ctl=$top_builddir/src/nexusctl
 
 make -C "$top_builddir" -s src/nexusctl cgi-bin/nexus.fcgi >/dev/null
-dir=$(mktemp -d "${TMPDIR:-/tmp}/nexus-bench.XXXXXX")
-cleanup() {
-	if [ "${BENCH_KEEP:-0}" != 1 ]; then
-		"$top_srcdir/tests/stack.sh" stop "$dir" >/dev/null 2>&1 || true
-		rm -rf "$dir"
-	else
-		echo "stack kept in $dir"
-	fi
-}
-trap cleanup EXIT
-NEXUS_DB_BUFFER_POOL=2G "$top_srcdir/tests/stack.sh" start "$dir" 0 2 >/dev/null
-. "$dir/env"
-export NEXUS_CONFIG
-sql() { mariadb --no-defaults --socket="$dir/mysql.sock" -u root nexus "$@"; }
-now() { date +%s.%N; }
-secs() { echo "$1 $2" | awk '{ printf "%.1f", $2 - $1 }'; }
+NEXUS_DB_BUFFER_POOL=2G bench_start
 
 echo "== machine: $(nproc) cores, $(uname -r); MariaDB $(sql -N -e 'SELECT VERSION()')"
 
@@ -70,30 +52,12 @@ sql -N -e "SELECT CONCAT('   eco_users ', COUNT(*)) FROM eco_users;
 	SELECT CONCAT('   eco_overage_ledger ', COUNT(*)) FROM eco_overage_ledger;
 	SELECT CONCAT('   eco_api_usage ', COUNT(*)) FROM eco_api_usage"
 
-admin=$("$ctl" user create --email admin@bench.example --plan free)
+admin=$(ctl user create --email admin@bench.example --plan free)
 echo "admin_ids = $admin" >>"$NEXUS_CONFIG"
 "$top_srcdir/tests/stack.sh" workers-stop "$dir" >/dev/null
 "$top_srcdir/tests/stack.sh" workers-start "$dir" >/dev/null
-token=$(python3 - "$admin" <<-'PY'
-	import base64, hashlib, hmac, json, sys, time
-	b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
-	h = b(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-	c = b(json.dumps({"sub": sys.argv[1], "exp": int(time.time()) + 3600}).encode())
-	k = b"dev-jwt-secret-change-me-0123456789abcdef"
-	print(h + "." + c + "." + b(hmac.new(k, (h + "." + c).encode(), hashlib.sha256).digest()))
-	PY
-)
+token=$(ctl token create --user "$admin" --ttl 3600)
 
-timeit() {	# timeit PATH: median, min, max of $runs requests, in ms
-	local path=$1 i
-	curl -sf -o "$dir/body.json" -H "Authorization: Bearer $token" "$NEXUS_URL$path"
-	for ((i = 0; i < runs; i++)); do
-		curl -sf -o /dev/null -w '%{time_total}\n' \
-			-H "Authorization: Bearer $token" "$NEXUS_URL$path"
-	done | sort -n | awk -v p="$path" '{ t[NR] = $1 * 1000 }
-		END { printf "== %s: median %.1f ms (min %.1f, max %.1f, %d runs)\n",
-			p, t[int((NR + 1) / 2)], t[1], t[NR], NR }'
-}
 users() {	# a one-line summary of the users page in body.json
 	python3 -c 'import json, sys
 d = json.load(open(sys.argv[1])); u = d["users"]

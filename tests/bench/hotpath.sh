@@ -15,15 +15,9 @@ set -euo pipefail
 secs=${1:-10}
 runs=${2:-3}
 conns=${3:-8}
-top=$(cd "$(dirname "$0")/../.." && pwd)
-export top_srcdir=$top top_builddir=${top_builddir:-$top}
-dir=$(mktemp -d /tmp/nexus-bench.XXXXXX)
-trap '"$top/tests/stack.sh" stop "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-"$top/tests/stack.sh" start "$dir" 0 2 >/dev/null
-. "$dir/env"
-ctl() { NEXUS_CONFIG=$dir/nexus.conf "$top_builddir/src/nexusctl" "$@"; }
-mariadb --no-defaults -S "$dir/mysql.sock" -u root nexus \
-	-e "UPDATE eco_plans SET monthly_calls = 1000000000000 WHERE id = 'free'"
+. "$(dirname "$0")/bench.sh"
+bench_start
+sql -e "UPDATE eco_plans SET monthly_calls = 1000000000000 WHERE id = 'free'"
 pro=$(ctl user create --email pro@bench --plan pro)
 free=$(ctl user create --email free@bench --plan free)
 prokey=$(ctl key create --user "$pro" 2>/dev/null)
@@ -61,7 +55,6 @@ for ((i = 0; i < runs; i++)); do
 	run free /api/secure/ping "X-API-Key: $freekey"
 done
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v c="$2" '{ print $c }' "$dir/$1" | median; }
 bare=$(col bare 1)
 printf "hot path, %d connections, %d x %ds runs each, medians (nginx %s, %d workers)\n" \
@@ -82,5 +75,5 @@ paste "$dir/bare" "$dir/pro" | awk '{ print 100 * $7 / $1 }' | median |
 	awk '{ printf "pro/bare, median of the rounds'"'"' ratios: %.1f%%\n", $1 }'
 echo "runs (req/s p50us p99us non2xx cpu_us db_us):"
 for r in bare pro free; do sed "s/^/  $r /" "$dir/$r"; done
-rows=$(mariadb --no-defaults -N -S "$dir/mysql.sock" -u root nexus -e "SELECT COUNT(*) FROM eco_api_usage")
+rows=$(sql -N -e "SELECT COUNT(*) FROM eco_api_usage")
 echo "usage rows written during the bench: $rows"

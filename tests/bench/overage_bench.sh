@@ -13,17 +13,13 @@ set -euo pipefail
 users=${1:-10000}
 latency=${2:-50}
 rate=${3:-100}
-top=$(cd "$(dirname "$0")/../.." && pwd)
-export top_srcdir=$top top_builddir=${top_builddir:-$top}
-dir=$(mktemp -d /tmp/nexus-bench.XXXXXX)
-trap '"$top/tests/stack.sh" stop "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-"$top/tests/stack.sh" start "$dir" 0 2 >/dev/null
-. "$dir/env"
+. "$(dirname "$0")/bench.sh"
+bench_start
 stripe=http://127.0.0.1:$STRIPE_PORT
 
 # USERS Pro users with a customer each and 1,000 to 10,990 calls of
 # overage this month (1 to 10.99 dollars).
-mariadb --no-defaults -S "$dir/mysql.sock" -u root nexus <<SQL
+sql <<SQL
 INSERT INTO eco_users (id, email, plan_id, stripe_customer_id, created_at, updated_at)
   SELECT CONCAT('eco_usr_bench', LPAD(seq, 19, '0')), CONCAT('u', seq, '@bench'),
          'pro', CONCAT('cus_bench', seq), UTC_TIMESTAMP(), UTC_TIMESTAMP()
@@ -34,17 +30,17 @@ INSERT INTO eco_usage_records (user_id, period, api_calls, updated_at)
          UTC_TIMESTAMP()
   FROM eco_users WHERE id LIKE 'eco_usr_bench%';
 SQL
-want=$(mariadb --no-defaults -N -S "$dir/mysql.sock" -u root nexus -e \
+want=$(sql -N -e \
 	"SELECT SUM(FLOOR((api_calls - 100000) / 10)) FROM eco_usage_records")
 
 curl -sf -X POST -d "{\"latency_ms\":$latency,\"rate_limit\":$rate}" "$stripe/_control/config" >/dev/null
-start=$(date +%s.%N)
+start=$(now)
 set +e
-NEXUS_CONFIG=$dir/nexus.conf NEXUS_STRIPE_RATE=$rate "$top_builddir/src/nexus-overage" \
+NEXUS_STRIPE_RATE=$rate "$top_builddir/src/nexus-overage" \
 	--json >"$dir/summary.json"
 status=$?
 set -e
-end=$(date +%s.%N)
+end=$(now)
 curl -sf "$stripe/_control/stats" >"$dir/stats.json"
 
 python3 - "$dir/summary.json" "$dir/stats.json" "$start" "$end" "$status" "$want" \

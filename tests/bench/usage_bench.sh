@@ -7,7 +7,7 @@
 # 2. 10,000,000 raw rows over the 90 UTC days ending now, 1,000 users, the
 #    busiest holding 1,000,000 (tests/bench/gen_usage), loaded with
 #    LOAD DATA LOCAL INFILE; then nexusctl aggregate over all 90 days.
-#    Users are inserted with SQL and tokens minted here: the bench measures
+#    Users are inserted with SQL, the token made with nexusctl: it measures
 #    the read path and the roll-up, not the hot path.
 # 3. GET /api/usage/history?days=365 and /api/usage/endpoints?days=90 for
 #    the busiest user through nginx: one warm-up, then the median of
@@ -19,33 +19,15 @@
 # (1000000), BENCH_DAY_ROWS (10000000), BENCH_KEEP=1 keeps the stack.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-export top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-export top_builddir=${top_builddir:-$top_srcdir}
+. "$(dirname "${BASH_SOURCE[0]}")/bench.sh"
 runs=${1:-15}
 rows=${BENCH_ROWS:-10000000}
 users=${BENCH_USERS:-1000}
 busiest=${BENCH_BUSIEST:-1000000}
 day_rows=${BENCH_DAY_ROWS:-10000000}
-ctl=$top_builddir/src/nexusctl
 
 make -C "$top_builddir" -s tests/bench/gen_usage src/nexusctl cgi-bin/nexus.fcgi >/dev/null
-dir=$(mktemp -d "${TMPDIR:-/tmp}/nexus-bench.XXXXXX")
-cleanup() {
-	if [ "${BENCH_KEEP:-0}" != 1 ]; then
-		"$top_srcdir/tests/stack.sh" stop "$dir" >/dev/null 2>&1 || true
-		rm -rf "$dir"
-	else
-		echo "stack kept in $dir"
-	fi
-}
-trap cleanup EXIT
-NEXUS_DB_BUFFER_POOL=2G "$top_srcdir/tests/stack.sh" start "$dir" 0 2 >/dev/null
-. "$dir/env"
-export NEXUS_CONFIG
-sql() { mariadb --no-defaults --socket="$dir/mysql.sock" -u root nexus "$@"; }
-now() { date +%s.%N; }
-secs() { echo "$1 $2" | awk '{ printf "%.1f", $2 - $1 }'; }
+NEXUS_DB_BUFFER_POOL=2G bench_start
 
 echo "== machine: $(nproc) cores, $(uname -r); MariaDB $(sql -N -e 'SELECT VERSION()')"
 
@@ -80,7 +62,7 @@ echo "== loaded with LOAD DATA LOCAL INFILE (and the ts index built) in $(secs "
 today=$(date -u +%Y-%m-%d)
 first=$(date -u -d "$today - 89 days" +%Y-%m-%d)
 t0=$(now)
-"$ctl" aggregate --from "$first" --to "$today" >"$dir/rollup.log"
+ctl aggregate --from "$first" --to "$today" >"$dir/rollup.log"
 t1=$(now)
 echo "== rolled up 90 days in $(secs "$t0" "$t1") s (nexusctl aggregate --from $first --to $today)"
 awk '{ r += $2 } END { printf "   %d rows rolled up\n", r }' \
@@ -91,26 +73,8 @@ sql -N -e "SELECT CONCAT('   eco_usage_daily ', COUNT(*), ' rows') FROM eco_usag
 	FROM eco_usage_daily_routes"
 
 user=eco_usr_bench0000
-token=$(python3 - "$user" <<-'PY'
-	import base64, hashlib, hmac, json, sys, time
-	b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
-	h = b(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-	c = b(json.dumps({"sub": sys.argv[1], "exp": int(time.time()) + 3600}).encode())
-	k = b"dev-jwt-secret-change-me-0123456789abcdef"
-	print(h + "." + c + "." + b(hmac.new(k, (h + "." + c).encode(), hashlib.sha256).digest()))
-	PY
-)
+token=$(ctl token create --user "$user" --ttl 3600)
 
-timeit() {	# timeit PATH: median, min, max of $runs requests, in ms
-	local path=$1 i
-	curl -sf -o "$dir/body.json" -H "Authorization: Bearer $token" "$NEXUS_URL$path"
-	for ((i = 0; i < runs; i++)); do
-		curl -sf -o /dev/null -w '%{time_total}\n' \
-			-H "Authorization: Bearer $token" "$NEXUS_URL$path"
-	done | sort -n | awk -v p="$path" '{ t[NR] = $1 * 1000 }
-		END { printf "== %s: median %.1f ms (min %.1f, max %.1f, %d runs)\n",
-			p, t[int((NR + 1) / 2)], t[1], t[NR], NR }'
-}
 echo "== busiest user $user: $(sql -N -e "SELECT COUNT(*) FROM eco_api_usage WHERE user_id = '$user'") raw rows"
 timeit "/api/usage/history?days=365"
 echo "   $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); h=d["history"]; print(len(h), "days,", sum(x["calls"] for x in h), "calls; today", h[-1])' "$dir/body.json")"
@@ -130,7 +94,7 @@ rm -f "$dir/day.tsv"
 t1=$(now)
 echo "== second data set: $day_rows rows on $yday generated and loaded in $(secs "$t0" "$t1") s"
 t0=$(now)
-"$ctl" aggregate --date "$yday" | sed 's/^/   /'
+ctl aggregate --date "$yday" | sed 's/^/   /'
 t1=$(now)
 echo "== nexusctl aggregate --date $yday: $(secs "$t0" "$t1") s wall" \
 	"($(echo "$day_rows $t0 $t1" | awk '{ printf "%.0f", $1 / ($3 - $2) }') rows/s)"

@@ -89,30 +89,28 @@ END_TEST
 START_TEST(router_404_405)
 {
 	char	*env[] = { "HTTP_X_API_KEY=abc", NULL };
-	char	 allow[64];
 
 	req_free(&r);
 	req_init(&r, NULL, env);
 	ck_assert_str_eq(req_header(&r, "X-API-Key"), "abc");
 	ck_assert_ptr_null(req_header(&r, "X-Other"));
 	r.method = "GET";
-	strcpy(r.path, "/api/missing");
+	strlcpy_(r.path, "/api/missing", sizeof(r.path));
 	route_dispatch(&r);
 	ck_assert_int_eq(r.status, 404);
 
 	req_free(&r);
 	req_init(&r, NULL, env);
 	r.method = "PUT";
-	strcpy(r.path, "/api/live");
+	strlcpy_(r.path, "/api/live", sizeof(r.path));
 	route_dispatch(&r);
 	ck_assert_int_eq(r.status, 405);
 	ck_assert(strstr(r.headers.data, "Allow: GET\r\n") != NULL);
-	(void)allow;
 
 	req_free(&r);
 	req_init(&r, NULL, env);
 	r.method = "GET";
-	strcpy(r.path, "/api/live");
+	strlcpy_(r.path, "/api/live", sizeof(r.path));
 	route_dispatch(&r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.out.data, "{\"status\":\"ok\"}\n");
