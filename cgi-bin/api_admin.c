@@ -72,7 +72,7 @@ user_add(void *arg, const struct admin_user *u)
 }
 
 static json_object *
-ledger(const struct admin_overview *o, enum admin_ledger state)
+ledger(const struct admin_overview *o, enum ledger_state state)
 {
 	json_object	*m = money(o->ledger_cents[state]);
 
@@ -95,7 +95,7 @@ api_admin_overview(struct request *r)
 	time_t			 now = time(NULL);
 	size_t			 i;
 
-	if (admin_period_ready(r->srv->db, now) == -1 ||
+	if (period_ready(r->srv->db, now) == -1 ||
 	    admin_overview(r->srv->db, now, &ov) == -1) {
 		log_warnx("admin overview: %s", db_error(r->srv->db));
 		resp_error(r, 503, "unavailable", "database unavailable");
@@ -239,7 +239,7 @@ users_query(struct request *r, struct admin_query *q,
 	case 1:
 		if (*plan == '\0')
 			break;
-		if ((rc = admin_plan_exists(r->srv->db, plan)) == 1) {
+		if ((rc = plan_exists(r->srv->db, plan)) == 1) {
 			q->plan = plan;
 			break;
 		}
@@ -286,7 +286,7 @@ api_admin_users(struct request *r)
 	if (users_query(r, &q, plan, search) == -1)
 		return;
 	rows = json_object_new_array();
-	if (admin_period_ready(r->srv->db, now) == -1 ||
+	if (period_ready(r->srv->db, now) == -1 ||
 	    admin_users(r->srv->db, now, &q, &total, user_add, rows) == -1) {
 		log_warnx("admin users: %s", db_error(r->srv->db));
 		json_object_put(rows);

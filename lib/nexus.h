@@ -21,6 +21,9 @@ struct db;
 #define PLAN_ID_MAX	32
 #define CUSTOMER_ID_MAX	64	/* Stripe "cus_..." */
 
+#define DAY_SECONDS	86400
+#define MICROS_PER_CENT	10000	/* prices a call are in micro-dollars */
+
 /* util.c */
 void		*xmalloc(size_t);
 void		*xcalloc(size_t, size_t);
@@ -33,6 +36,7 @@ int		 parse_int(const char *, long long, long long, long long *);
 int		 ct_equal(const char *, const char *);
 int		 random_bytes(void *, size_t);
 int		 random_base62(char *, size_t);
+uint64_t	 hash_str(const char *);
 void		 hex_encode(const unsigned char *, size_t, char *);
 time_t		 period_start(time_t);
 time_t		 period_end(time_t);
@@ -41,8 +45,15 @@ int		 time_parse_date(const char *, time_t *);
 void		 time_format(time_t, char *, size_t);
 void		 time_format_date(time_t, char *, size_t);
 int64_t		 now_usec(void);
+
+/* money.c: integer cents and micro-dollars; the overage price */
 void		 num_group(long long, char *, size_t);
 void		 money_format(long long, char *, size_t);
+int		 price_step(long long, long long *, long long *);
+int		 overage_billable(long long, long long, long long *,
+		    long long *);
+int		 overage_describe(char *, size_t, long long, long long,
+		    time_t);
 
 /*
  * A growable byte buffer with a hard cap: buf_add() fails rather than
@@ -121,9 +132,10 @@ void		 log_debug(const char *, ...)
 /*
  * db.c: one connection, its prepared statements, and reconnection.
  *
- * Statements are named by their SQL text (a static string): db_stmt()
- * prepares each once per connection and keeps it until the connection is
- * lost (sqlbox's statement table, without a global enum). Parameters are
+ * A statement is named by the address of its SQL text, which must be a
+ * static string: db_stmt() prepares each once per connection and keeps
+ * it until the connection is lost (sqlbox's statement table, without a
+ * global enum). Parameters are
  * passed as arrays of struct dbp; results come back as text columns that
  * the caller reads with db_int()/db_str().
  */
@@ -151,8 +163,9 @@ int		 db_exec(struct db *, const char *, const struct dbp *, size_t,
 		    unsigned long long *);
 int		 db_exec_id(struct db *, const char *, const struct dbp *,
 		    size_t, unsigned long long *);
-int		 db_exec2(struct db *, const char *, const struct dbp *,
-		    size_t, unsigned long long *, unsigned long long *);
+int		 db_exec_affected_id(struct db *, const char *,
+		    const struct dbp *, size_t, unsigned long long *,
+		    unsigned long long *);
 struct dbres	*db_query(struct db *, const char *, const struct dbp *, size_t);
 int		 db_next(struct dbres *);
 int		 db_isnull(const struct dbres *, unsigned int);
@@ -205,6 +218,7 @@ int		 user_get(struct db *, const char *, struct user *);
 int		 user_set_plan(struct db *, const char *, const char *);
 int		 user_list(struct db *, int (*)(void *, const struct user *),
 		    void *);
+int		 plan_exists(struct db *, const char *);
 
 /* keys.c */
 #define KEY_PREFIX	"nx_live_"
@@ -267,6 +281,28 @@ void		 counters_written(struct counters *, const char *, time_t,
 		    long long);
 int		 quota_admit(struct db *, struct counters *,
 		    const struct apikey *, int64_t, struct quota *);
+
+/* period.c: the per-period counters (eco_usage_records), their writer */
+#define PERIOD_UNBILLED_MAX	500
+struct period_unbilled {		/* a user-period with overage */
+	char		 user[USER_ID_MAX + 1];
+	char		 period[11];		/* "2025-10-01" */
+	long long	 api_calls, invoiced;	/* invoiced: the watermark */
+	long long	 allowance, micros;	/* the plan's, now */
+	char		 customer[CUSTOMER_ID_MAX + 1];	/* "" when none */
+};
+int		 period_admit(struct db *, const char *, time_t, long long,
+		    long long *);
+int		 period_calls(struct db *, const char *, time_t, long long *);
+int		 period_count(struct db *, const char *, time_t, long long,
+		    long long);
+int		 period_terms(struct db *, const char *, time_t, const char *);
+int		 period_open(struct db *, time_t, int);
+int		 period_ready(struct db *, time_t);
+int		 period_unbilled(struct db *, const char *, const char *,
+		    const char *, struct period_unbilled *);
+int		 period_invoice(struct db *, const char *, const char *,
+		    long long, long long);
 
 /* usage.c */
 #define EVENT_ID_LEN	16
@@ -350,6 +386,7 @@ int		 retention_run(struct db *, long long, time_t,
 		    struct retention_stats *);
 
 /* usage_report.c: a user's own usage, for the usage API */
+enum report_result { REPORT_OK = 0, REPORT_ERR_DB = -1, REPORT_NOUSER = -2 };
 struct usage_plan {
 	char		 id[PLAN_ID_MAX + 1];
 	char		 name[65];
@@ -406,6 +443,61 @@ const char	*token_strerror(int);
 char		*token_issue(const struct config *, const char *, long long,
 		    time_t);
 
+/* ledger.c: the overage ledger (eco_overage_ledger) */
+#define LEDGER_CHUNK	500		/* unsent rows read at a time */
+#define LEDGER_KEY_MAX	64		/* an Idempotency-Key */
+enum ledger_state { LEDGER_SENT, LEDGER_PENDING, LEDGER_FAILED, LEDGER_STATES };
+struct ledger_row {
+	long long	 id;
+	char		 user[USER_ID_MAX + 1];
+	char		 period[11];		/* "2025-10-01" */
+	long long	 calls_from, calls_to, cents, attempts;
+	char		 customer[CUSTOMER_ID_MAX + 1];	/* the row's */
+	char		 now_customer[CUSTOMER_ID_MAX + 1];	/* the user's */
+	char		 key[LEDGER_KEY_MAX + 1];
+	int		 failed;		/* state 'failed' */
+	int		 old;			/* pending for a day or more */
+	int		 tried;			/* attempts in this run */
+};
+struct stripe_item;
+void		 ledger_tag(const struct ledger_row *, char *, size_t);
+void		 ledger_item(const struct ledger_row *, struct stripe_item *);
+int		 ledger_add(struct db *, const struct period_unbilled *,
+		    struct ledger_row *, size_t);
+int		 ledger_old_pending(struct db *, const char *,
+		    struct ledger_row ***, size_t *);
+int		 ledger_unsent(struct db *, const char *, long long,
+		    struct ledger_row ***, size_t *);
+void		 ledger_rows_free(struct ledger_row **, size_t);
+int		 ledger_sent(struct db *, const struct ledger_row *,
+		    const char *, int);
+int		 ledger_refused(struct db *, const struct ledger_row *, int,
+		    const char *);
+int		 ledger_unsent_note(struct db *, const struct ledger_row *, int,
+		    const char *);
+int		 ledger_reopen(struct db *, struct ledger_row *);
+int		 ledger_period_states(struct db *, time_t,
+		    long long[LEDGER_STATES], long long[LEDGER_STATES]);
+int		 ledger_user_periods(struct db *, const char *,
+		    void (*)(void *, time_t, long long, long long), void *);
+
+/* reconcile.c: are these ledger rows at Stripe already? */
+enum reconcile_verdict {
+	RECONCILE_FOUND,	/* item_id holds it, for the same amount */
+	RECONCILE_ABSENT,	/* not among the customer's items */
+	RECONCILE_DIFFERS,	/* found with another amount (why says) */
+	RECONCILE_UNKNOWN	/* the items could not be listed (why says) */
+};
+struct reconciled {
+	enum reconcile_verdict verdict;
+	const char	*item_id;
+	char		 why[320];
+};
+struct stripe;
+void		 reconcile_rows(struct stripe *, struct ledger_row **, size_t,
+		    void (*)(void *, struct ledger_row *,
+		    const struct reconciled *), void *);
+
 /*
  * admin.c: the operators' view of the business. Money is integer cents;
  * figures are for the period (UTC calendar month) that holds now.
@@ -440,8 +532,6 @@ struct admin_user {
 	time_t		 created;
 	time_t		 last_call;	/* 0: never */
 };
-/* Ledger rows of the period by state: sent is billed. */
-enum admin_ledger { LEDGER_SENT, LEDGER_PENDING, LEDGER_FAILED, LEDGER_STATES };
 struct admin_overview {
 	time_t		 period, period_end;
 	struct admin_plan plans[ADMIN_PLANS_MAX];
@@ -465,12 +555,11 @@ struct admin_query {
 };
 int		 admin_sort_parse(const char *, enum admin_sort *, int *);
 const char	*admin_sort_name(enum admin_sort);
-int		 admin_plan_exists(struct db *, const char *);
-int		 admin_period_ready(struct db *, time_t);
 int		 admin_overview(struct db *, time_t, struct admin_overview *);
 int		 admin_users(struct db *, time_t, const struct admin_query *,
 		    long long *, int (*)(void *, const struct admin_user *),
 		    void *);
+int		 admin_stmt_try(struct db *, size_t, time_t, const char **);
 
 /*
  * stripe.c: the Stripe client (invoice items), over libcurl.
@@ -480,7 +569,6 @@ int		 admin_users(struct db *, time_t, const struct admin_query *,
 #define STRIPE_ID_MAX	64
 #define STRIPE_IDEM_MAX	64
 #define STRIPE_META_MAX	8
-struct stripe;
 struct stripe_item {
 	char		 customer[CUSTOMER_ID_MAX + 1];
 	long long	 amount;		/* integer cents */
@@ -519,8 +607,6 @@ struct stripe_listed {
 };
 struct stripe	*stripe_open(const struct config *);
 void		 stripe_close(struct stripe *);
-int		 stripe_invoice_item_create(struct stripe *,
-		    const struct stripe_item *, struct stripe_result *);
 void		 stripe_invoice_items_create(struct stripe *,
 		    int (*)(void *, struct stripe_item *, void **),
 		    void (*)(void *, void *, const struct stripe_result *),
@@ -580,10 +666,6 @@ enum overage_rc {
 int		 overage_run(struct db *, const struct config *,
 		    const struct overage_opts *, struct overage_summary *);
 struct json_object *overage_summary_json(const struct overage_summary *);
-int		 overage_billable(long long, long long, long long *,
-		    long long *);
-int		 overage_describe(char *, size_t, long long, long long,
-		    time_t);
 int		 overage_period_parse(const char *, char *, size_t);
 
 #endif /* NEXUS_H */

@@ -635,48 +635,6 @@ stripe_invoice_items_create(struct stripe *s,
 	stripe_pump(s, &p);
 }
 
-struct one {
-	const struct stripe_item	*it;
-	struct stripe_result		*res;
-	int				 given;
-};
-
-static int
-one_next(void *arg, struct stripe_item *it, void **udata)
-{
-	struct one	*o = arg;
-
-	if (o->given++)
-		return 0;
-	*it = *o->it;
-	return 1;
-}
-
-static void
-one_done(void *arg, void *udata, const struct stripe_result *res)
-{
-	struct one	*o = arg;
-
-	*o->res = *res;
-	o->res->obj = NULL;
-}
-
-/*
- * Creates one invoice item (POST /v1/invoiceitems), retrying as above.
- * Returns 0 with res->id set when Stripe holds the item, -1 otherwise
- * (res->outcome and res->error say why).
- */
-int
-stripe_invoice_item_create(struct stripe *s, const struct stripe_item *it,
-    struct stripe_result *res)
-{
-	struct one	 o = { it, res, 0 };
-
-	memset(res, 0, sizeof(*res));
-	stripe_invoice_items_create(s, one_next, one_done, &o);
-	return res->outcome == STRIPE_OK ? 0 : -1;
-}
-
 struct list_one {
 	struct call		*call;
 	struct call		*result;
@@ -737,14 +695,14 @@ stripe_invoice_items_list(struct stripe *s, const char *customer,
 	buf_init(&q, 1024);
 	for (page = 0; page < STRIPE_LIST_PAGES && !stop; page++) {
 		buf_reset(&q);
-		buf_addstr(&q, "/v1/invoiceitems?");
-		form_add(&q, "customer", customer);
-		buf_printf(&q, "&limit=%d", STRIPE_LIST_PAGE);
-		if (after[0] != '\0' && (buf_addstr(&q, "&") == -1 ||
-		    form_add(&q, "starting_after", after) == -1))
-			break;
-		if (q.data == NULL)
-			break;
+		if (buf_addstr(&q, "/v1/invoiceitems?") == -1 ||
+		    form_add(&q, "customer", customer) == -1 ||
+		    buf_printf(&q, "&limit=%d", STRIPE_LIST_PAGE) == -1 ||
+		    (after[0] != '\0' &&
+		    form_add(&q, "starting_after", after) == -1)) {
+			snprintf(err, errlen, "customer id too long");
+			goto out;
+		}
 		memset(&l, 0, sizeof(l));
 		l.call = call_new(s, 0, q.data, NULL);
 		stripe_pump(s, &p);

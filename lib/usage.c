@@ -93,13 +93,6 @@ static char *sql_insert[INSERT_SIZES];	/* built once, same for every worker */
 static size_t insert_rows_n[INSERT_SIZES];	/* ascending */
 static size_t ninserts;
 
-static const char *const sql_count = "INSERT INTO eco_usage_records "
-    "(user_id, period, api_calls, overage_calls, updated_at) "
-    "VALUES (?, FROM_UNIXTIME(?), ?, ?, UTC_TIMESTAMP()) "
-    "ON DUPLICATE KEY UPDATE api_calls = api_calls + VALUES(api_calls), "
-    "overage_calls = IF(? < 0, 0, GREATEST(CAST(api_calls AS SIGNED) - ?, 0)), "
-    "revenue_cents = price_cents + overage_calls * overage_micros DIV 10000, "
-    "updated_at = UTC_TIMESTAMP()";
 static const char *const sql_last_used = "UPDATE eco_api_keys "
     "SET last_used_at = FROM_UNIXTIME(? / 1000) WHERE id = ? "
     "AND (last_used_at IS NULL OR last_used_at < FROM_UNIXTIME(? / 1000))";
@@ -296,15 +289,9 @@ count_rows(struct db *db, const struct usage_event *ev, const char *isnew,
 			calls += ev[j].count;
 			limit = ev[j].limit;
 		}
-		if (calls > 0) {
-			long long over = limit < 0 || calls < limit ? 0 :
-			    calls - limit;
-			struct dbp p[6] = { DBP_S(ev[i].user_id), DBP_I(period),
-			    DBP_I(calls), DBP_I(over), DBP_I(limit),
-			    DBP_I(limit) };
-			if (db_exec(db, sql_count, p, 6, NULL) == -1)
-				goto out;
-		}
+		if (calls > 0 && period_count(db, ev[i].user_id, period, calls,
+		    limit) == -1)
+			goto out;
 	}
 	/* Keys: one UPDATE per distinct key of the chunk. */
 	memset(done, 0, n);

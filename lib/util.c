@@ -158,6 +158,17 @@ random_base62(char *dst, size_t n)
 	return 0;
 }
 
+/* FNV-1a, 64 bits: a fast, well-spread hash for in-memory tables. */
+uint64_t
+hash_str(const char *s)
+{
+	uint64_t	 h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 void
 hex_encode(const unsigned char *in, size_t n, char *out)
 {
@@ -199,7 +210,7 @@ period_end(time_t t)
 time_t
 day_start(time_t t)
 {
-	return t - (t % 86400 + 86400) % 86400;
+	return t - (t % DAY_SECONDS + DAY_SECONDS) % DAY_SECONDS;
 }
 
 /* Parses "YYYY-MM-DD" as a UTC midnight. Returns 0, or -1 if malformed. */
@@ -325,38 +336,4 @@ buf_free(struct buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
-}
-
-/* Writes n with a comma between groups of three digits ("-1,234,567"). */
-void
-num_group(long long n, char *dst, size_t size)
-{
-	char			 digits[32], out[48];
-	unsigned long long	 u = n < 0 ? 0ULL - (unsigned long long)n :
-	    (unsigned long long)n;
-	size_t			 nd, i, o = 0;
-
-	nd = (size_t)snprintf(digits, sizeof(digits), "%llu", u);
-	if (n < 0)
-		out[o++] = '-';
-	for (i = 0; i < nd; i++) {
-		if (i > 0 && (nd - i) % 3 == 0)
-			out[o++] = ',';
-		out[o++] = digits[i];
-	}
-	out[o] = '\0';
-	strlcpy_(dst, out, size);
-}
-
-/* Writes integer cents as US dollars: 470500 -> "$4,705.00". */
-void
-money_format(long long cents, char *dst, size_t size)
-{
-	unsigned long long	 u = cents < 0 ?
-	    0ULL - (unsigned long long)cents : (unsigned long long)cents;
-	char			 whole[48];
-
-	num_group((long long)(u / 100), whole, sizeof(whole));
-	snprintf(dst, size, "%s$%s.%02llu", cents < 0 ? "-" : "", whole,
-	    u % 100);
 }

@@ -369,9 +369,9 @@ cmd_migrate(struct ctx *c, struct opt *o)
 }
 
 /*
- * Gives every user this month's usage row, which the admin pages sort on.
- * The first admin request of a month does it too; cron does it first, so
- * that no operator waits for it.
+ * Gives every user this month's usage row, which the admin pages sort on,
+ * with the terms of the user's plan. The first admin request of a month
+ * does it too; cron does it first, so that no operator waits for it.
  */
 static int
 cmd_period_open(struct ctx *c, struct opt *o)
@@ -379,7 +379,7 @@ cmd_period_open(struct ctx *c, struct opt *o)
 	char	 day[16];
 	time_t	 now = time(NULL);
 
-	if (admin_period_ready(c->db, now) == -1) {
+	if (period_open(c->db, now, 1) == -1) {
 		fprintf(stderr, "nexusctl: %s\n", db_error(c->db));
 		return 1;
 	}
