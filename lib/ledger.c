@@ -16,6 +16,7 @@
 #include <openssl/sha.h>
 
 #include "nexus.h"
+#include "billing.h"
 
 #define STR(x)			#x
 #define XSTR(x)			STR(x)

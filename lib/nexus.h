@@ -443,60 +443,12 @@ const char	*token_strerror(int);
 char		*token_issue(const struct config *, const char *, long long,
 		    time_t);
 
-/* ledger.c: the overage ledger (eco_overage_ledger) */
-#define LEDGER_CHUNK	500		/* unsent rows read at a time */
-#define LEDGER_KEY_MAX	64		/* an Idempotency-Key */
+/* ledger.c: the overage ledger; its rows' I/O is in billing.h */
 enum ledger_state { LEDGER_SENT, LEDGER_PENDING, LEDGER_FAILED, LEDGER_STATES };
-struct ledger_row {
-	long long	 id;
-	char		 user[USER_ID_MAX + 1];
-	char		 period[11];		/* "2025-10-01" */
-	long long	 calls_from, calls_to, cents, attempts;
-	char		 customer[CUSTOMER_ID_MAX + 1];	/* the row's */
-	char		 now_customer[CUSTOMER_ID_MAX + 1];	/* the user's */
-	char		 key[LEDGER_KEY_MAX + 1];
-	int		 failed;		/* state 'failed' */
-	int		 old;			/* pending for a day or more */
-	int		 tried;			/* attempts in this run */
-};
-struct stripe_item;
-void		 ledger_tag(const struct ledger_row *, char *, size_t);
-void		 ledger_item(const struct ledger_row *, struct stripe_item *);
-int		 ledger_add(struct db *, const struct period_unbilled *,
-		    struct ledger_row *, size_t);
-int		 ledger_old_pending(struct db *, const char *,
-		    struct ledger_row ***, size_t *);
-int		 ledger_unsent(struct db *, const char *, long long,
-		    struct ledger_row ***, size_t *);
-void		 ledger_rows_free(struct ledger_row **, size_t);
-int		 ledger_sent(struct db *, const struct ledger_row *,
-		    const char *, int);
-int		 ledger_refused(struct db *, const struct ledger_row *, int,
-		    const char *);
-int		 ledger_unsent_note(struct db *, const struct ledger_row *, int,
-		    const char *);
-int		 ledger_reopen(struct db *, struct ledger_row *);
 int		 ledger_period_states(struct db *, time_t,
 		    long long[LEDGER_STATES], long long[LEDGER_STATES]);
 int		 ledger_user_periods(struct db *, const char *,
 		    void (*)(void *, time_t, long long, long long), void *);
-
-/* reconcile.c: are these ledger rows at Stripe already? */
-enum reconcile_verdict {
-	RECONCILE_FOUND,	/* item_id holds it, for the same amount */
-	RECONCILE_ABSENT,	/* not among the customer's items */
-	RECONCILE_DIFFERS,	/* found with another amount (why says) */
-	RECONCILE_UNKNOWN	/* the items could not be listed (why says) */
-};
-struct reconciled {
-	enum reconcile_verdict verdict;
-	const char	*item_id;
-	char		 why[320];
-};
-struct stripe;
-void		 reconcile_rows(struct stripe *, struct ledger_row **, size_t,
-		    void (*)(void *, struct ledger_row *,
-		    const struct reconciled *), void *);
 
 /*
  * admin.c: the operators' view of the business. Money is integer cents;
@@ -560,62 +512,6 @@ int		 admin_users(struct db *, time_t, const struct admin_query *,
 		    long long *, int (*)(void *, const struct admin_user *),
 		    void *);
 int		 admin_stmt_try(struct db *, size_t, time_t, const char **);
-
-/*
- * stripe.c: the Stripe client (invoice items), over libcurl.
- * Every request is paced to stripe_rate per second and retried on
- * timeouts, 409, 429 and 5xx with backoff (stripe_max_retries).
- */
-#define STRIPE_ID_MAX	64
-#define STRIPE_IDEM_MAX	64
-#define STRIPE_META_MAX	8
-struct stripe_item {
-	char		 customer[CUSTOMER_ID_MAX + 1];
-	long long	 amount;		/* integer cents */
-	char		 currency[4];		/* "usd" */
-	char		 description[256];
-	time_t		 period_start;		/* 0: no period */
-	time_t		 period_end;
-	char		 idempotency_key[STRIPE_IDEM_MAX + 1];
-	size_t		 nmeta;
-	struct {
-		char	 key[41];		/* Stripe: 40 at most */
-		char	 val[128];
-	}		 meta[STRIPE_META_MAX];
-};
-enum stripe_outcome {
-	STRIPE_OK,		/* Stripe holds it: id is set */
-	STRIPE_REFUSED,		/* a 4xx: nothing was created */
-	STRIPE_IDEM_MISMATCH,	/* the key was first used with other params */
-	STRIPE_UNAUTHORIZED,	/* 401/403: the secret key is wrong */
-	STRIPE_GAVE_UP		/* out of retries: the outcome is unknown */
-};
-struct stripe_result {
-	enum stripe_outcome outcome;
-	long		 http_status;		/* last answer, 0 if none */
-	int		 attempts;
-	int		 replayed;		/* Idempotent-Replayed: true */
-	char		 id[STRIPE_ID_MAX + 1];
-	char		 error[256];
-	void		*obj;			/* internal: the parsed answer */
-};
-/* An item of a list, valid only during the callback. */
-struct stripe_listed {
-	const char	*id;
-	long long	 amount;
-	const void	*obj;
-};
-struct stripe	*stripe_open(const struct config *);
-void		 stripe_close(struct stripe *);
-void		 stripe_invoice_items_create(struct stripe *,
-		    int (*)(void *, struct stripe_item *, void **),
-		    void (*)(void *, void *, const struct stripe_result *),
-		    void *);
-int		 stripe_invoice_items_list(struct stripe *, const char *,
-		    int (*)(void *, const struct stripe_listed *), void *,
-		    char *, size_t);
-const char	*stripe_listed_meta(const struct stripe_listed *,
-		    const char *);
 
 /*
  * overage.c: billing Pro overage to Stripe from the ledger, exactly once.

@@ -38,7 +38,7 @@
 #include <json-c/json.h>
 
 #include "nexus.h"
-#include "overage.h"
+#include "billing.h"
 
 /* Notes that the run met user id, and what happened (enum uflag). */
 void
@@ -328,7 +328,7 @@ overage_run(struct db *db, const struct config *cfg,
 
 	if ((rc = r.tx->start(&r)) == OVERAGE_OK) {
 		if (phase_check(&r) == 0 && phase_bill(&r) == 0)
-			r.tx->send(&r);	/* phase 3 */
+			r.tx->send(&r);	/* phase 3: every unsent row */
 		else if (sum->error[0] == '\0')
 			snprintf(sum->error, sizeof(sum->error),
 			    "database: %s", db_error(db));

@@ -1,5 +1,5 @@
 /*
- * The overage run's two senders (struct sender in overage.h): what the
+ * The overage run's two senders (struct sender in billing.h): what the
  * phases do with the rows they find. The Stripe sender holds the run
  * lock, writes the ledger, bills at Stripe and records every answer with
  * its audit line; a dry run's sender reports what would be billed and
@@ -14,7 +14,7 @@
 #include <json-c/json.h>
 
 #include "nexus.h"
-#include "overage.h"
+#include "billing.h"
 
 #define LOCK_NAME	"nexus.overage"
 #define ROWS_MAX	4	/* ledger rows per user-period and run */
@@ -51,7 +51,7 @@ sent_write(struct run *r, const struct ledger_row *w, const char *id,
 
 	if ((rc = ledger_sent(r->db, w, id, attempts)) != 1)
 		return rc;	/* 0: no longer pending, nothing to say */
-	run_item_row(&it, w, what, "sent");
+	run_item_row(&it, w, NULL, "sent");	/* the audit has no action */
 	it.stripe_id = id;
 	return run_audit(r, what, &it);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "nexus.h"
+#include "billing.h"
 
 /* A customer's rows, and what their listed items say of each. */
 struct match {

@@ -38,6 +38,7 @@
 #include <json-c/json.h>
 
 #include "nexus.h"
+#include "billing.h"
 
 #define STRIPE_INFLIGHT		16		/* requests in flight at once */
 #define STRIPE_BODY_MAX		(1024 * 1024)	/* a list page is ~150 KB */
