@@ -1,7 +1,7 @@
 /*
  * The billing layer's own header: the Stripe client, the ledger's rows,
  * reconciliation, and the overage run's insides. Only the billing files
- * include it (stripe.c, ledger.c, reconcile.c, overage.c,
+ * include it (stripe.c, stripe_items.c, ledger.c, reconcile.c, overage.c,
  * overage_send.c); the rest of the engine sees overage_run() and the
  * ledger's totals in nexus.h.
  */
@@ -9,7 +9,7 @@
 #define BILLING_H
 
 /*
- * stripe.c: the Stripe client (invoice items), over libcurl.
+ * stripe_items.c, stripe.c: the Stripe client (invoice items), over libcurl.
  * Every request is paced to stripe_rate per second and retried on
  * timeouts, 409, 429 and 5xx with backoff (stripe_max_retries).
  */
@@ -64,6 +64,18 @@ int		 stripe_invoice_items_list(struct stripe *, const char *,
 		    char *, size_t);
 const char	*stripe_listed_meta(const struct stripe_listed *,
 		    const char *);
+/* stripe.c's engine, which runs stripe_items.c's calls */
+struct stripe_call;
+struct stripe_call *stripe_call_new(struct stripe *, const char *,
+		    const char *, void *);
+void		 stripe_call_form(struct stripe_call *, const char *,
+		    const char *);
+void		*stripe_call_udata(const struct stripe_call *);
+void		 stripe_call_free(struct stripe_call *);
+void		 stripe_run(struct stripe *, struct stripe_call *(*)(void *),
+		    void (*)(void *, struct stripe_call *,
+		    const struct stripe_result *), void *);
+int		 stripe_form_add(struct buf *, const char *, const char *);
 
 /* ledger.c: the ledger's rows, and what each stands for at Stripe */
 #define LEDGER_CHUNK	500		/* unsent rows read at a time */
