@@ -146,8 +146,11 @@ api_admin_overview(struct request *r)
 	resp_json(r, 200, o);
 }
 
-/* Appends s percent-encoded (RFC 3986 2.1: all but unreserved). */
-static void
+/*
+ * Appends s percent-encoded (RFC 3986 2.1: all but unreserved).
+ * Returns 0, or -1 past b's cap.
+ */
+static int
 url_encode(struct buf *b, const char *s)
 {
 	static const char	 hex[] = "0123456789ABCDEF";
@@ -158,36 +161,39 @@ url_encode(struct buf *b, const char *s)
 
 		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 		    (c >= '0' && c <= '9') || strchr("-._~", c) != NULL) {
-			buf_add(b, s, 1);
+			if (buf_add(b, s, 1) == -1)
+				return -1;
 			continue;
 		}
 		e[0] = '%';
 		e[1] = hex[c >> 4];
 		e[2] = hex[c & 15];
-		buf_add(b, e, 3);
+		if (buf_add(b, e, 3) == -1)
+			return -1;
 	}
+	return 0;
 }
 
-/* The users page path for page with q's size, sort and filters. */
+/*
+ * The users page path for page with q's size, sort and filters, or NULL
+ * (a JSON null) rather than a cut one if it did not fit, which the
+ * bounded plan and search cannot make happen.
+ */
 static json_object *
 page_link(const struct admin_query *q, long long page)
 {
-	json_object	*o;
+	json_object	*o = NULL;
 	struct buf	 b;
 
 	buf_init(&b, 4096);
-	buf_printf(&b, USERS_PATH "?page=%lld&per_page=%lld&sort=%s&order=%s",
-	    page, q->per_page, admin_sort_name(q->sort),
-	    q->desc ? "desc" : "asc");
-	if (q->plan != NULL) {
-		buf_addstr(&b, "&plan=");
-		url_encode(&b, q->plan);
-	}
-	if (q->search != NULL) {
-		buf_addstr(&b, "&search=");
-		url_encode(&b, q->search);
-	}
-	o = json_object_new_string_len(b.data, (int)b.len);
+	if (buf_printf(&b, USERS_PATH "?page=%lld&per_page=%lld&sort=%s"
+	    "&order=%s", page, q->per_page, admin_sort_name(q->sort),
+	    q->desc ? "desc" : "asc") == 0 &&
+	    (q->plan == NULL || (buf_addstr(&b, "&plan=") == 0 &&
+	    url_encode(&b, q->plan) == 0)) &&
+	    (q->search == NULL || (buf_addstr(&b, "&search=") == 0 &&
+	    url_encode(&b, q->search) == 0)))
+		o = json_object_new_string_len(b.data, (int)b.len);
 	buf_free(&b);
 	return o;
 }

@@ -10,16 +10,18 @@
  * page's keys and joins only those rows (a deferred join), so page 4,000
  * of 100,000 users costs an index walk, not a sort.
  *
- * Every statement is written whole in one table with the names of its
- * parameters in the order of its "?"s, which stmt_query() fills from a
- * struct args. Scans are forced onto the index that holds what they read:
- * MariaDB 10.11 re-plans a prepared statement at each run and may then
- * prefer reading every row (the calls total: 20 ms on its index, 160 ms
- * scanning rows) or sorting every user for a deep OFFSET.
+ * The statements are one table, stmts[], each written whole (a users
+ * page once for both directions) with the names of its parameters in the
+ * order of its "?"s, which stmt_query() fills from a struct args. Scans
+ * are forced onto the index that holds what they read: MariaDB 10.11
+ * re-plans a prepared statement at each run and may then prefer reading
+ * every row (the calls total: 20 ms on its index, 160 ms scanning rows)
+ * or sorting every user for a deep OFFSET.
  */
 #include "config.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,7 +117,7 @@ enum param {
 struct args {
 	long long	 period, period_end;
 	const char	*plan;
-	const char	*search;
+	const char	*like;
 	long long	 limit, offset;
 };
 
@@ -150,6 +152,130 @@ enum { COL_ID, COL_EMAIL, COL_PLAN, COL_CALLS, COL_OVERAGE, COL_REVENUE,
 #define MATCHES "SELECT s.id FROM eco_users s FORCE INDEX (eco_users_email) " \
     "WHERE s.email LIKE ? ESCAPE '!' OR s.id LIKE ? ESCAPE '!'"
 
+/* By calls this period: walks eco_usage_records_period. */
+#define CALLS_INDEX(dir) { PAGE( \
+    "SELECT r.user_id AS id FROM eco_usage_records r " \
+    "FORCE INDEX (eco_usage_records_period) " \
+    "WHERE r.period = FROM_UNIXTIME(?) AND " \
+    "(? IS NULL OR r.user_id IN (" MATCHES ")) " \
+    "ORDER BY r.api_calls " dir ", r.user_id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.api_calls, 0) " dir ", u.id " dir), \
+    { P_PERIOD, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By calls this period: walks eco_usage_records_plan_calls (one plan). */
+#define CALLS_PLAN(dir) { PAGE( \
+    "SELECT r.user_id AS id FROM eco_usage_records r " \
+    "FORCE INDEX (eco_usage_records_plan_calls) " \
+    "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id = ? AND " \
+    "(? IS NULL OR r.user_id IN (" MATCHES ")) " \
+    "ORDER BY r.api_calls " dir ", r.user_id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.api_calls, 0) " dir ", u.id " dir), \
+    { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By calls this period: sorts the matches of a search. */
+#define CALLS_FOUND(dir) { PAGE( \
+    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) " \
+    "JOIN eco_users u ON u.id = m.id " \
+    "JOIN eco_plans p ON p.id = u.plan_id " \
+    "LEFT JOIN eco_usage_records r ON r.user_id = u.id " \
+    "AND r.period = FROM_UNIXTIME(?) " \
+    "WHERE (? IS NULL OR m.plan_id = ?) " \
+    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') " \
+    "ORDER BY COALESCE(r.api_calls, 0) " dir ", u.id " dir \
+    " LIMIT ? OFFSET ?", \
+    "COALESCE(r.api_calls, 0) " dir ", u.id " dir), \
+    { P_PERIOD, P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By revenue this period: walks eco_usage_records_revenue. */
+#define REVENUE_INDEX(dir) { PAGE( \
+    "SELECT r.user_id AS id FROM eco_usage_records r " \
+    "FORCE INDEX (eco_usage_records_revenue) " \
+    "WHERE r.period = FROM_UNIXTIME(?) AND " \
+    "(? IS NULL OR r.user_id IN (" MATCHES ")) " \
+    "ORDER BY r.revenue_cents " dir ", r.user_id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.revenue_cents, p.price_cents) " dir ", u.id " dir), \
+    { P_PERIOD, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By revenue this period: walks eco_usage_records_plan_revenue (one plan). */
+#define REVENUE_PLAN(dir) { PAGE( \
+    "SELECT r.user_id AS id FROM eco_usage_records r " \
+    "FORCE INDEX (eco_usage_records_plan_revenue) " \
+    "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id = ? AND " \
+    "(? IS NULL OR r.user_id IN (" MATCHES ")) " \
+    "ORDER BY r.revenue_cents " dir ", r.user_id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.revenue_cents, p.price_cents) " dir ", u.id " dir), \
+    { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By revenue this period: sorts the matches of a search. */
+#define REVENUE_FOUND(dir) { PAGE( \
+    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) " \
+    "JOIN eco_users u ON u.id = m.id " \
+    "JOIN eco_plans p ON p.id = u.plan_id " \
+    "LEFT JOIN eco_usage_records r ON r.user_id = u.id " \
+    "AND r.period = FROM_UNIXTIME(?) " \
+    "WHERE (? IS NULL OR m.plan_id = ?) " \
+    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') " \
+    "ORDER BY COALESCE(r.revenue_cents, p.price_cents) " dir \
+    ", u.id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.revenue_cents, p.price_cents) " dir ", u.id " dir), \
+    { P_PERIOD, P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By creation time: walks eco_users_created. */
+#define CREATED_INDEX(dir) { PAGE( \
+    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_created) " \
+    "WHERE (? IS NULL OR u.id IN (" MATCHES ")) " \
+    "ORDER BY u.created_at " dir ", u.id " dir " LIMIT ? OFFSET ?", \
+    "u.created_at " dir ", u.id " dir), \
+    { P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By creation time: walks eco_users_plan (one plan). */
+#define CREATED_PLAN(dir) { PAGE( \
+    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_plan) " \
+    "WHERE u.plan_id = ? AND (? IS NULL OR u.id IN (" MATCHES ")) " \
+    "ORDER BY u.created_at " dir ", u.id " dir " LIMIT ? OFFSET ?", \
+    "u.created_at " dir ", u.id " dir), \
+    { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By creation time: sorts the matches of a search. */
+#define CREATED_FOUND(dir) { PAGE( \
+    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) " \
+    "JOIN eco_users u ON u.id = m.id " \
+    "WHERE (? IS NULL OR m.plan_id = ?) " \
+    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') " \
+    "ORDER BY u.created_at " dir ", u.id " dir " LIMIT ? OFFSET ?", \
+    "u.created_at " dir ", u.id " dir), \
+    { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By email: walks eco_users_email. */
+#define EMAIL_INDEX(dir) { PAGE( \
+    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_email) " \
+    "WHERE (? IS NULL OR u.id IN (" MATCHES ")) " \
+    "ORDER BY u.email " dir " LIMIT ? OFFSET ?", \
+    "u.email " dir), \
+    { P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By email: walks eco_users_plan_email (one plan). */
+#define EMAIL_PLAN(dir) { PAGE( \
+    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_plan_email) " \
+    "WHERE u.plan_id = ? AND (? IS NULL OR u.id IN (" MATCHES ")) " \
+    "ORDER BY u.email " dir " LIMIT ? OFFSET ?", \
+    "u.email " dir), \
+    { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By email: sorts the matches of a search. */
+#define EMAIL_FOUND(dir) { PAGE( \
+    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) " \
+    "JOIN eco_users u ON u.id = m.id " \
+    "WHERE (? IS NULL OR m.plan_id = ?) " \
+    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') " \
+    "ORDER BY u.email " dir " LIMIT ? OFFSET ?", \
+    "u.email " dir), \
+    { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
 enum stmt_id { ST_PLANS, ST_NEW_USERS, ST_CALLS, ST_COUNT, ST_PAGES };
 #define ST_PAGE(sort, desc, way) \
     (ST_PAGES + ((sort) * 2 + (desc)) * WAYS + (way))
@@ -176,200 +302,30 @@ static const struct stmt stmts[ST_MAX] = {
     "WHERE (? IS NULL OR u.plan_id = ?) AND (? IS NULL OR "
     "u.email LIKE ? ESCAPE '!' OR u.id LIKE ? ESCAPE '!')",
     { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIKE } },
-/* Sorted by calls this period, most first by default. */
-[ST_PAGE(SORT_CALLS, ASC, WAY_INDEX)] = { PAGE(
-    "SELECT r.user_id AS id FROM eco_usage_records r "
-    "FORCE INDEX (eco_usage_records_period) "
-    "WHERE r.period = FROM_UNIXTIME(?) AND "
-    "(? IS NULL OR r.user_id IN (" MATCHES ")) "
-    "ORDER BY r.api_calls ASC, r.user_id ASC LIMIT ? OFFSET ?",
-    "COALESCE(r.api_calls, 0) ASC, u.id ASC"),
-    { P_PERIOD, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CALLS, ASC, WAY_PLAN_INDEX)] = { PAGE(
-    "SELECT r.user_id AS id FROM eco_usage_records r "
-    "FORCE INDEX (eco_usage_records_plan_calls) "
-    "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id = ? AND "
-    "(? IS NULL OR r.user_id IN (" MATCHES ")) "
-    "ORDER BY r.api_calls ASC, r.user_id ASC LIMIT ? OFFSET ?",
-    "COALESCE(r.api_calls, 0) ASC, u.id ASC"),
-    { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CALLS, ASC, WAY_MATCHES)] = { PAGE(
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m "
-    "FORCE INDEX (eco_users_plan_email) "
-    "JOIN eco_users u ON u.id = m.id JOIN eco_plans p ON p.id = u.plan_id "
-    "LEFT JOIN eco_usage_records r ON r.user_id = u.id "
-    "AND r.period = FROM_UNIXTIME(?) "
-    "WHERE (? IS NULL OR m.plan_id = ?) "
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
-    "ORDER BY COALESCE(r.api_calls, 0) ASC, u.id ASC LIMIT ? OFFSET ?",
-    "COALESCE(r.api_calls, 0) ASC, u.id ASC"),
-    { P_PERIOD, P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CALLS, DESC, WAY_INDEX)] = { PAGE(
-    "SELECT r.user_id AS id FROM eco_usage_records r "
-    "FORCE INDEX (eco_usage_records_period) "
-    "WHERE r.period = FROM_UNIXTIME(?) AND "
-    "(? IS NULL OR r.user_id IN (" MATCHES ")) "
-    "ORDER BY r.api_calls DESC, r.user_id DESC LIMIT ? OFFSET ?",
-    "COALESCE(r.api_calls, 0) DESC, u.id DESC"),
-    { P_PERIOD, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CALLS, DESC, WAY_PLAN_INDEX)] = { PAGE(
-    "SELECT r.user_id AS id FROM eco_usage_records r "
-    "FORCE INDEX (eco_usage_records_plan_calls) "
-    "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id = ? AND "
-    "(? IS NULL OR r.user_id IN (" MATCHES ")) "
-    "ORDER BY r.api_calls DESC, r.user_id DESC LIMIT ? OFFSET ?",
-    "COALESCE(r.api_calls, 0) DESC, u.id DESC"),
-    { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CALLS, DESC, WAY_MATCHES)] = { PAGE(
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m "
-    "FORCE INDEX (eco_users_plan_email) "
-    "JOIN eco_users u ON u.id = m.id JOIN eco_plans p ON p.id = u.plan_id "
-    "LEFT JOIN eco_usage_records r ON r.user_id = u.id "
-    "AND r.period = FROM_UNIXTIME(?) "
-    "WHERE (? IS NULL OR m.plan_id = ?) "
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
-    "ORDER BY COALESCE(r.api_calls, 0) DESC, u.id DESC LIMIT ? OFFSET ?",
-    "COALESCE(r.api_calls, 0) DESC, u.id DESC"),
-    { P_PERIOD, P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-/* Sorted by revenue this period, most first by default. */
-[ST_PAGE(SORT_REVENUE, ASC, WAY_INDEX)] = { PAGE(
-    "SELECT r.user_id AS id FROM eco_usage_records r "
-    "FORCE INDEX (eco_usage_records_revenue) "
-    "WHERE r.period = FROM_UNIXTIME(?) AND "
-    "(? IS NULL OR r.user_id IN (" MATCHES ")) "
-    "ORDER BY r.revenue_cents ASC, r.user_id ASC LIMIT ? OFFSET ?",
-    "COALESCE(r.revenue_cents, p.price_cents) ASC, u.id ASC"),
-    { P_PERIOD, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_REVENUE, ASC, WAY_PLAN_INDEX)] = { PAGE(
-    "SELECT r.user_id AS id FROM eco_usage_records r "
-    "FORCE INDEX (eco_usage_records_plan_revenue) "
-    "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id = ? AND "
-    "(? IS NULL OR r.user_id IN (" MATCHES ")) "
-    "ORDER BY r.revenue_cents ASC, r.user_id ASC LIMIT ? OFFSET ?",
-    "COALESCE(r.revenue_cents, p.price_cents) ASC, u.id ASC"),
-    { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_REVENUE, ASC, WAY_MATCHES)] = { PAGE(
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m "
-    "FORCE INDEX (eco_users_plan_email) "
-    "JOIN eco_users u ON u.id = m.id JOIN eco_plans p ON p.id = u.plan_id "
-    "LEFT JOIN eco_usage_records r ON r.user_id = u.id "
-    "AND r.period = FROM_UNIXTIME(?) "
-    "WHERE (? IS NULL OR m.plan_id = ?) "
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
-    "ORDER BY COALESCE(r.revenue_cents, p.price_cents) ASC, u.id ASC "
-    "LIMIT ? OFFSET ?",
-    "COALESCE(r.revenue_cents, p.price_cents) ASC, u.id ASC"),
-    { P_PERIOD, P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_REVENUE, DESC, WAY_INDEX)] = { PAGE(
-    "SELECT r.user_id AS id FROM eco_usage_records r "
-    "FORCE INDEX (eco_usage_records_revenue) "
-    "WHERE r.period = FROM_UNIXTIME(?) AND "
-    "(? IS NULL OR r.user_id IN (" MATCHES ")) "
-    "ORDER BY r.revenue_cents DESC, r.user_id DESC LIMIT ? OFFSET ?",
-    "COALESCE(r.revenue_cents, p.price_cents) DESC, u.id DESC"),
-    { P_PERIOD, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_REVENUE, DESC, WAY_PLAN_INDEX)] = { PAGE(
-    "SELECT r.user_id AS id FROM eco_usage_records r "
-    "FORCE INDEX (eco_usage_records_plan_revenue) "
-    "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id = ? AND "
-    "(? IS NULL OR r.user_id IN (" MATCHES ")) "
-    "ORDER BY r.revenue_cents DESC, r.user_id DESC LIMIT ? OFFSET ?",
-    "COALESCE(r.revenue_cents, p.price_cents) DESC, u.id DESC"),
-    { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_REVENUE, DESC, WAY_MATCHES)] = { PAGE(
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m "
-    "FORCE INDEX (eco_users_plan_email) "
-    "JOIN eco_users u ON u.id = m.id JOIN eco_plans p ON p.id = u.plan_id "
-    "LEFT JOIN eco_usage_records r ON r.user_id = u.id "
-    "AND r.period = FROM_UNIXTIME(?) "
-    "WHERE (? IS NULL OR m.plan_id = ?) "
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
-    "ORDER BY COALESCE(r.revenue_cents, p.price_cents) DESC, u.id DESC "
-    "LIMIT ? OFFSET ?",
-    "COALESCE(r.revenue_cents, p.price_cents) DESC, u.id DESC"),
-    { P_PERIOD, P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-/* Sorted by creation, newest first by default. */
-[ST_PAGE(SORT_CREATED, ASC, WAY_INDEX)] = { PAGE(
-    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_created) "
-    "WHERE (? IS NULL OR u.id IN (" MATCHES ")) "
-    "ORDER BY u.created_at ASC, u.id ASC LIMIT ? OFFSET ?",
-    "u.created_at ASC, u.id ASC"),
-    { P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CREATED, ASC, WAY_PLAN_INDEX)] = { PAGE(
-    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_plan) "
-    "WHERE u.plan_id = ? AND (? IS NULL OR u.id IN (" MATCHES ")) "
-    "ORDER BY u.created_at ASC, u.id ASC LIMIT ? OFFSET ?",
-    "u.created_at ASC, u.id ASC"),
-    { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CREATED, ASC, WAY_MATCHES)] = { PAGE(
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m "
-    "FORCE INDEX (eco_users_plan_email) JOIN eco_users u ON u.id = m.id "
-    "WHERE (? IS NULL OR m.plan_id = ?) "
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
-    "ORDER BY u.created_at ASC, u.id ASC LIMIT ? OFFSET ?",
-    "u.created_at ASC, u.id ASC"),
-    { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CREATED, DESC, WAY_INDEX)] = { PAGE(
-    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_created) "
-    "WHERE (? IS NULL OR u.id IN (" MATCHES ")) "
-    "ORDER BY u.created_at DESC, u.id DESC LIMIT ? OFFSET ?",
-    "u.created_at DESC, u.id DESC"),
-    { P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CREATED, DESC, WAY_PLAN_INDEX)] = { PAGE(
-    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_plan) "
-    "WHERE u.plan_id = ? AND (? IS NULL OR u.id IN (" MATCHES ")) "
-    "ORDER BY u.created_at DESC, u.id DESC LIMIT ? OFFSET ?",
-    "u.created_at DESC, u.id DESC"),
-    { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_CREATED, DESC, WAY_MATCHES)] = { PAGE(
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m "
-    "FORCE INDEX (eco_users_plan_email) JOIN eco_users u ON u.id = m.id "
-    "WHERE (? IS NULL OR m.plan_id = ?) "
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
-    "ORDER BY u.created_at DESC, u.id DESC LIMIT ? OFFSET ?",
-    "u.created_at DESC, u.id DESC"),
-    { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-/* Sorted by email, A to Z by default. */
-[ST_PAGE(SORT_EMAIL, ASC, WAY_INDEX)] = { PAGE(
-    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_email) "
-    "WHERE (? IS NULL OR u.id IN (" MATCHES ")) "
-    "ORDER BY u.email ASC LIMIT ? OFFSET ?",
-    "u.email ASC"),
-    { P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_EMAIL, ASC, WAY_PLAN_INDEX)] = { PAGE(
-    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_plan_email) "
-    "WHERE u.plan_id = ? AND (? IS NULL OR u.id IN (" MATCHES ")) "
-    "ORDER BY u.email ASC LIMIT ? OFFSET ?",
-    "u.email ASC"),
-    { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_EMAIL, ASC, WAY_MATCHES)] = { PAGE(
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m "
-    "FORCE INDEX (eco_users_plan_email) JOIN eco_users u ON u.id = m.id "
-    "WHERE (? IS NULL OR m.plan_id = ?) "
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
-    "ORDER BY u.email ASC LIMIT ? OFFSET ?",
-    "u.email ASC"),
-    { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_EMAIL, DESC, WAY_INDEX)] = { PAGE(
-    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_email) "
-    "WHERE (? IS NULL OR u.id IN (" MATCHES ")) "
-    "ORDER BY u.email DESC LIMIT ? OFFSET ?",
-    "u.email DESC"),
-    { P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_EMAIL, DESC, WAY_PLAN_INDEX)] = { PAGE(
-    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_plan_email) "
-    "WHERE u.plan_id = ? AND (? IS NULL OR u.id IN (" MATCHES ")) "
-    "ORDER BY u.email DESC LIMIT ? OFFSET ?",
-    "u.email DESC"),
-    { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
-[ST_PAGE(SORT_EMAIL, DESC, WAY_MATCHES)] = { PAGE(
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m "
-    "FORCE INDEX (eco_users_plan_email) JOIN eco_users u ON u.id = m.id "
-    "WHERE (? IS NULL OR m.plan_id = ?) "
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
-    "ORDER BY u.email DESC LIMIT ? OFFSET ?",
-    "u.email DESC"),
-    { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } },
+[ST_PAGE(SORT_CALLS, ASC, WAY_INDEX)] = CALLS_INDEX("ASC"),
+[ST_PAGE(SORT_CALLS, DESC, WAY_INDEX)] = CALLS_INDEX("DESC"),
+[ST_PAGE(SORT_CALLS, ASC, WAY_PLAN_INDEX)] = CALLS_PLAN("ASC"),
+[ST_PAGE(SORT_CALLS, DESC, WAY_PLAN_INDEX)] = CALLS_PLAN("DESC"),
+[ST_PAGE(SORT_CALLS, ASC, WAY_MATCHES)] = CALLS_FOUND("ASC"),
+[ST_PAGE(SORT_CALLS, DESC, WAY_MATCHES)] = CALLS_FOUND("DESC"),
+[ST_PAGE(SORT_REVENUE, ASC, WAY_INDEX)] = REVENUE_INDEX("ASC"),
+[ST_PAGE(SORT_REVENUE, DESC, WAY_INDEX)] = REVENUE_INDEX("DESC"),
+[ST_PAGE(SORT_REVENUE, ASC, WAY_PLAN_INDEX)] = REVENUE_PLAN("ASC"),
+[ST_PAGE(SORT_REVENUE, DESC, WAY_PLAN_INDEX)] = REVENUE_PLAN("DESC"),
+[ST_PAGE(SORT_REVENUE, ASC, WAY_MATCHES)] = REVENUE_FOUND("ASC"),
+[ST_PAGE(SORT_REVENUE, DESC, WAY_MATCHES)] = REVENUE_FOUND("DESC"),
+[ST_PAGE(SORT_CREATED, ASC, WAY_INDEX)] = CREATED_INDEX("ASC"),
+[ST_PAGE(SORT_CREATED, DESC, WAY_INDEX)] = CREATED_INDEX("DESC"),
+[ST_PAGE(SORT_CREATED, ASC, WAY_PLAN_INDEX)] = CREATED_PLAN("ASC"),
+[ST_PAGE(SORT_CREATED, DESC, WAY_PLAN_INDEX)] = CREATED_PLAN("DESC"),
+[ST_PAGE(SORT_CREATED, ASC, WAY_MATCHES)] = CREATED_FOUND("ASC"),
+[ST_PAGE(SORT_CREATED, DESC, WAY_MATCHES)] = CREATED_FOUND("DESC"),
+[ST_PAGE(SORT_EMAIL, ASC, WAY_INDEX)] = EMAIL_INDEX("ASC"),
+[ST_PAGE(SORT_EMAIL, DESC, WAY_INDEX)] = EMAIL_INDEX("DESC"),
+[ST_PAGE(SORT_EMAIL, ASC, WAY_PLAN_INDEX)] = EMAIL_PLAN("ASC"),
+[ST_PAGE(SORT_EMAIL, DESC, WAY_PLAN_INDEX)] = EMAIL_PLAN("DESC"),
+[ST_PAGE(SORT_EMAIL, ASC, WAY_MATCHES)] = EMAIL_FOUND("ASC"),
+[ST_PAGE(SORT_EMAIL, DESC, WAY_MATCHES)] = EMAIL_FOUND("DESC"),
 };
 
 static const struct {
@@ -403,37 +359,34 @@ admin_sort_name(enum admin_sort sort)
 	return sortkeys[sort].name;
 }
 
+/* Where each parameter is in struct args, and whether it is a string. */
+static const struct {
+	size_t	 off;
+	int	 str;
+} fields[] = {
+	[P_PERIOD] = { offsetof(struct args, period), 0 },
+	[P_PERIOD_END] = { offsetof(struct args, period_end), 0 },
+	[P_PLAN] = { offsetof(struct args, plan), 1 },
+	[P_LIKE] = { offsetof(struct args, like), 1 },
+	[P_LIMIT] = { offsetof(struct args, limit), 0 },
+	[P_OFFSET] = { offsetof(struct args, offset), 0 },
+};
+
 /* Runs statement id with its parameters filled from a, by name. */
 static struct dbres *
 stmt_query(struct db *db, enum stmt_id id, const struct args *a)
 {
 	const struct stmt	*st = &stmts[id];
 	struct dbp		 p[PARAMS_MAX];
+	const void		*f;
 	size_t			 n;
 
-	for (n = 0; n < PARAMS_MAX && st->params[n] != P_END; n++)
-		switch (st->params[n]) {
-		case P_PERIOD:
-			p[n] = DBP_I(a->period);
-			break;
-		case P_PERIOD_END:
-			p[n] = DBP_I(a->period_end);
-			break;
-		case P_PLAN:
-			p[n] = DBP_SNULL(a->plan);
-			break;
-		case P_LIKE:
-			p[n] = DBP_SNULL(a->search);
-			break;
-		case P_LIMIT:
-			p[n] = DBP_I(a->limit);
-			break;
-		case P_OFFSET:
-			p[n] = DBP_I(a->offset);
-			break;
-		case P_END:
-			break;
-		}
+	for (n = 0; n < PARAMS_MAX && st->params[n] != P_END; n++) {
+		f = (const char *)a + fields[st->params[n]].off;
+		p[n] = fields[st->params[n]].str ?
+		    DBP_SNULL(*(const char *const *)f) :
+		    DBP_I(*(const long long *)f);
+	}
 	return db_query(db, st->sql, p, n);
 }
 
@@ -504,7 +457,7 @@ admin_users(struct db *db, time_t now, const struct admin_query *q,
 	a.plan = q->plan;
 	if (q->search != NULL) {
 		like_pattern(q->search, like, sizeof(like));
-		a.search = like;
+		a.like = like;
 	}
 	if (total != NULL || q->search != NULL) {
 		if (stmt_int(db, ST_COUNT, &a, &matches) == -1)
