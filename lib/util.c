@@ -1,4 +1,7 @@
-/* Small helpers every layer uses: memory, bounded parsing, time, randomness. */
+/*
+ * Small helpers every layer uses: memory, bounded parsing, time,
+ * randomness, hashing and capped buffers.
+ */
 #include "config.h"
 
 #include <sys/random.h>
