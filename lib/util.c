@@ -171,6 +171,34 @@ hex_encode(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * Decodes the 2n hex digits at in (either case) into n bytes at out.
+ * Returns 0, or -1 at the first character that is not a hex digit.
+ */
+int
+hex_decode(const char *in, size_t n, unsigned char *out)
+{
+	size_t	 i;
+	int	 j, d[2];
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < 2; j++) {
+			char c = in[2 * i + j];
+
+			if (c >= '0' && c <= '9')
+				d[j] = c - '0';
+			else if (c >= 'a' && c <= 'f')
+				d[j] = c - 'a' + 10;
+			else if (c >= 'A' && c <= 'F')
+				d[j] = c - 'A' + 10;
+			else
+				return -1;
+		}
+		out[i] = (unsigned char)(d[0] << 4 | d[1]);
+	}
+	return 0;
+}
+
 /* Billing periods are calendar months in UTC. */
 time_t
 period_start(time_t t)
