@@ -51,7 +51,10 @@ req_param(const struct request *r, const char *name)
 	return NULL;
 }
 
-/* Returns the request header ("X-API-Key") or NULL; CGI maps it to HTTP_X_API_KEY. */
+/*
+ * Returns the request header ("X-API-Key") or NULL; CGI passes it as
+ * HTTP_X_API_KEY.
+ */
 const char *
 req_header(const struct request *r, const char *header)
 {
@@ -185,9 +188,9 @@ req_query_int(struct request *r, const char *name, long long min,
  * Adds a header. One that does not fit, or whose value has a control
  * character (a CR or LF would start another header), is not added and
  * breaks the response: resp_finish() turns it into a 500 rather than
- * send it without. Returns 0 or -1.
+ * send it without.
  */
-int
+void
 resp_header(struct request *r, const char *name, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -203,13 +206,11 @@ resp_header(struct request *r, const char *name, const char *fmt, ...)
 	for (i = 0; v[i] != '\0'; i++)
 		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
 			goto fail;
-	if (buf_printf(&r->headers, "%s: %s\r\n", name, v) == -1)
-		goto fail;
-	return 0;
+	if (buf_printf(&r->headers, "%s: %s\r\n", name, v) == 0)
+		return;
 fail:
 	log_warnx("response header %s: too long or not a field value", name);
 	r->broken = 1;
-	return -1;
 }
 
 /* Sets the status and serialises obj as the body; takes obj's reference. */

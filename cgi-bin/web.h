@@ -13,7 +13,7 @@
 #define PATH_PARAMS_MAX	4	/* {name} segments in a route's path */
 #define PATH_PARAM_MAX	64	/* bytes of a captured value, decoded */
 
-/* What a route needs before its handler runs. */
+/* What a route needs before its handler runs (their table: routes.c). */
 enum auth_kind {
 	AUTH_NONE,	/* open: health and liveness */
 	AUTH_KEY,	/* API key, quota, usage tracking */
@@ -99,7 +99,7 @@ int		 req_query(const struct request *, const char *, char *,
 		    size_t);
 int		 req_query_int(struct request *, const char *, long long,
 		    long long, long long, long long *);
-int		 resp_header(struct request *, const char *, const char *, ...)
+void		 resp_header(struct request *, const char *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 void		 resp_json(struct request *, int, json_object *);
 void		 resp_error(struct request *, int, const char *, const char *,

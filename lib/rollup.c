@@ -196,7 +196,8 @@ strp_cmp(const void *a, const void *b)
 
 /*
  * Deletes the stored routes of user (from the day's sorted list of
- * "user\tmethod\tendpoint") that a holds no more: only when raw rows went away behind the roll-up's back.
+ * "user\tmethod\tendpoint") that a holds no more: only when raw rows
+ * went away behind the roll-up's back.
  */
 static int
 routes_prune(struct db *db, const char *user, const char *day,

@@ -254,11 +254,12 @@ START_TEST(broken_header_is_a_500)
 
 	req_free(&r);
 	req_init(&r, NULL, NULL);
-	ck_assert_int_eq(resp_header(&r, "X-Ok", "%d", 1), 0);
+	resp_header(&r, "X-Ok", "%d", 1);
 	resp_finish(&r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_int_eq(resp_header(&r, "X-Bad", "a\r\nSet-Cookie: x"), -1);
-	ck_assert(strstr(r.headers.data, "Set-Cookie") == NULL);
+	ck_assert_str_eq(r.headers.data, "X-Ok: 1\r\n");
+	resp_header(&r, "X-Bad", "a\r\nSet-Cookie: x");
+	ck_assert_str_eq(r.headers.data, "X-Ok: 1\r\n");
 	resp_json(&r, 200, json_object_new_object());
 	resp_finish(&r);
 	ck_assert_int_eq(r.status, 500);
@@ -269,7 +270,7 @@ START_TEST(broken_header_is_a_500)
 	req_init(&r, NULL, NULL);
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	ck_assert_int_eq(resp_header(&r, "X-Big", "%s", big), -1);
+	resp_header(&r, "X-Big", "%s", big);
 	resp_finish(&r);
 	ck_assert_int_eq(r.status, 500);
 }
