@@ -129,15 +129,6 @@ sql_build(size_t batch)
 	}
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Event line: id user key ts method endpoint status latency count limit. */
 static int
 event_format(const struct usage_event *ev, char *line, size_t n)
