@@ -44,6 +44,8 @@ int		 time_parse_date(const char *, time_t *);
 void		 time_format(time_t, char *, size_t);
 void		 time_format_date(time_t, char *, size_t);
 int64_t		 now_usec(void);
+int64_t		 mono_ms(void);
+uint64_t	 fnv1a(const void *, size_t);
 void		 num_group(long long, char *, size_t);
 void		 money_format(long long, char *, size_t);
 
@@ -107,6 +109,7 @@ struct config {
 
 	long long retention_days;
 	char	*log_level;
+	char	*runtime_dir;		/* the host's shared region (shm.c) */
 };
 int		 config_load(struct config *, const char *);
 void		 config_free(struct config *);
@@ -187,6 +190,49 @@ struct multirow {
 void		 multirow_build(struct multirow *, size_t, size_t);
 int		 multirow_exec(struct db *, const struct multirow *,
 		    const struct dbp *, size_t, unsigned long long *);
+
+/*
+ * shm.c: the host's shared region (counters, key generation, refusal
+ * marks, token buckets), a named mapping that every worker opens.
+ */
+#define SHM_COUNTERS		128
+#define SHM_ROUTES		64
+#define SHM_STATUS_CLASSES	6	/* [0] other, [1..5] 1xx..5xx */
+#define SHM_LATENCY_BUCKETS	12	/* shm_latency_le[], then +Inf */
+#define SHM_WORKERS		256
+#define SHM_GAUGES		8
+#define SHM_MARKS		16384
+#define SHM_BUCKETS		1024
+struct shm;
+struct shm_route_stats {
+	uint64_t	 status[SHM_STATUS_CLASSES];
+	uint64_t	 latency[SHM_LATENCY_BUCKETS + 1];
+	uint64_t	 latency_sum_us;
+};
+extern const unsigned int shm_latency_le[SHM_LATENCY_BUCKETS];
+struct shm	*shm_open_host(const char *);
+void		 shm_close(struct shm *);
+int		 shm_named(const struct shm *);
+uint64_t	 shm_keys_generation(const struct shm *);
+void		 shm_keys_bump(struct shm *);
+void		 shm_mark_refused(struct shm *, const char *, time_t,
+		    long long);
+int		 shm_is_refused(struct shm *, const char *, time_t,
+		    long long);
+void		 shm_mark_clear(struct shm *, const char *);
+int		 shm_bucket_take(struct shm *, const char *, long long,
+		    long long, int64_t, int64_t *);
+void		 shm_count(struct shm *, unsigned int, uint64_t);
+uint64_t	 shm_counter(const struct shm *, unsigned int);
+void		 shm_route_observe(struct shm *, unsigned int, int,
+		    unsigned int);
+void		 shm_route_read(const struct shm *, unsigned int,
+		    struct shm_route_stats *);
+int		 shm_worker_join(struct shm *);
+void		 shm_worker_leave(struct shm *);
+void		 shm_gauge_set(struct shm *, unsigned int, int64_t);
+void		 shm_workers_each(const struct shm *,
+		    void (*)(void *, int, const int64_t *), void *);
 
 /* migrate.c */
 int		 migrate_apply(struct db *, const char *,

@@ -85,15 +85,6 @@ static const char *const sql_last_used = "UPDATE eco_api_keys "
     "SET last_used_at = FROM_UNIXTIME(? / 1000) WHERE id = ? "
     "AND (last_used_at IS NULL OR last_used_at < FROM_UNIXTIME(? / 1000))";
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Inserts ev[0..n-1]; *added says how many rows were new. */
 static int
 insert_events(struct db *db, const struct usage_event *ev, size_t n,

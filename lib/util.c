@@ -282,6 +282,28 @@ now_usec(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Milliseconds on the monotonic clock: for intervals, never for dates. */
+int64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a, 64 bits: for spreading keys over table slots, not for secrets. */
+uint64_t
+fnv1a(const void *p, size_t n)
+{
+	const unsigned char	*c = p;
+	uint64_t		 h = 14695981039346656037ULL;
+
+	while (n-- > 0)
+		h = (h ^ *c++) * 1099511628211ULL;
+	return h;
+}
+
 void
 buf_init(struct buf *b, size_t max)
 {
