@@ -27,6 +27,7 @@
 #include "web.h"
 
 static volatile sig_atomic_t	 stopping;
+static struct shm		*host_shm;	/* mapped before any fork */
 static pid_t			*children;
 static long long		 nchildren;
 
@@ -182,6 +183,9 @@ worker_run(struct config *cfg, int fd)
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	srv.listen_fd = fd;
+	srv.shm = host_shm;
+	if (shm_worker_join(srv.shm) == -1)
+		log_warnx("no worker slot left in the shared region");
 	if (random_bytes(srv.event_prefix, sizeof(srv.event_prefix)) == -1) {
 		log_warnx("no randomness for usage event ids: not serving");
 		return 1;
@@ -351,6 +355,18 @@ main(int argc, char *argv[])
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/*
+	 * The host's shared region, mapped once here: our workers inherit it,
+	 * and workers that a web server spawns open the same file.
+	 */
+	if (cfg.runtime_dir != NULL && mkdir(cfg.runtime_dir, 0750) == -1 &&
+	    errno != EEXIST)
+		log_warnx("%s: %s", cfg.runtime_dir, strerror(errno));
+	if ((host_shm = shm_open_host(cfg.runtime_dir)) == NULL) {
+		log_warnx("runtime_dir %s is unusable: not starting",
+		    cfg.runtime_dir != NULL ? cfg.runtime_dir : "(unset)");
+		return 1;
 	}
 	if (listen_on == NULL) {
 		rc = worker_run(&cfg, 0);

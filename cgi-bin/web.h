@@ -30,6 +30,7 @@ struct server {
 	struct counters	*counters;
 	struct usage	*usage;
 	struct admins	*admins;	/* admin_ids, parsed once */
+	struct shm	*shm;		/* the host's shared region */
 	int		 listen_fd;
 	unsigned char	 event_prefix[8];	/* random: see apikey.c */
 	uint64_t	 event_seq;
