@@ -56,7 +56,7 @@ run_mark_user(struct userset *u, const char *id, int flag)
 		free(u->t);
 		*u = g;
 	}
-	for (i = hash_str(id) % u->cap; u->t[i].id[0] != '\0';
+	for (i = fnv1a(id, strlen(id)) % u->cap; u->t[i].id[0] != '\0';
 	    i = (i + 1) % u->cap)
 		if (strcmp(u->t[i].id, id) == 0) {
 			u->t[i].flags |= flag | U_SEEN;

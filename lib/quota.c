@@ -60,7 +60,7 @@ counters_free(struct counters *cs)
 static struct counter *
 counter_slot(struct counters *cs, const char *user, time_t period)
 {
-	struct counter	*c = &cs->c[hash_str(user) % cs->n];
+	struct counter	*c = &cs->c[fnv1a(user, strlen(user)) % cs->n];
 
 	if (strcmp(c->user, user) != 0 || c->period != period) {
 		memset(c, 0, sizeof(*c));
