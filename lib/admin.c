@@ -151,6 +151,22 @@ enum { COL_ID, COL_EMAIL, COL_PLAN, COL_CALLS, COL_OVERAGE, COL_REVENUE,
     "AND r.period = FROM_UNIXTIME(?) ORDER BY " order
 #define MATCHES "SELECT s.id FROM eco_users s FORCE INDEX (eco_users_email) " \
     "WHERE s.email LIKE ? ESCAPE '!' OR s.id LIKE ? ESCAPE '!'"
+/*
+ * The users a search matches, from the index that holds (plan, email,
+ * id): the ?s are plan, plan, pattern, pattern. FOUND_IN_PERIOD joins
+ * their row of the period (?, before them) for the sort keys on it.
+ */
+#define FOUND "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) JOIN eco_users u ON u.id = m.id " \
+    "WHERE (? IS NULL OR m.plan_id = ?) " \
+    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
+#define FOUND_IN_PERIOD "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) JOIN eco_users u ON u.id = m.id " \
+    "JOIN eco_plans p ON p.id = u.plan_id " \
+    "LEFT JOIN eco_usage_records r ON r.user_id = u.id " \
+    "AND r.period = FROM_UNIXTIME(?) " \
+    "WHERE (? IS NULL OR m.plan_id = ?) " \
+    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
 
 /* By calls this period: walks eco_usage_records_period. */
 #define CALLS_INDEX(dir) { PAGE( \
@@ -173,15 +189,7 @@ enum { COL_ID, COL_EMAIL, COL_PLAN, COL_CALLS, COL_OVERAGE, COL_REVENUE,
     { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
 
 /* By calls this period: sorts the matches of a search. */
-#define CALLS_FOUND(dir) { PAGE( \
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
-    "FORCE INDEX (eco_users_plan_email) " \
-    "JOIN eco_users u ON u.id = m.id " \
-    "JOIN eco_plans p ON p.id = u.plan_id " \
-    "LEFT JOIN eco_usage_records r ON r.user_id = u.id " \
-    "AND r.period = FROM_UNIXTIME(?) " \
-    "WHERE (? IS NULL OR m.plan_id = ?) " \
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') " \
+#define CALLS_FOUND(dir) { PAGE(FOUND_IN_PERIOD \
     "ORDER BY COALESCE(r.api_calls, 0) " dir ", u.id " dir \
     " LIMIT ? OFFSET ?", \
     "COALESCE(r.api_calls, 0) " dir ", u.id " dir), \
@@ -208,15 +216,7 @@ enum { COL_ID, COL_EMAIL, COL_PLAN, COL_CALLS, COL_OVERAGE, COL_REVENUE,
     { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
 
 /* By revenue this period: sorts the matches of a search. */
-#define REVENUE_FOUND(dir) { PAGE( \
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
-    "FORCE INDEX (eco_users_plan_email) " \
-    "JOIN eco_users u ON u.id = m.id " \
-    "JOIN eco_plans p ON p.id = u.plan_id " \
-    "LEFT JOIN eco_usage_records r ON r.user_id = u.id " \
-    "AND r.period = FROM_UNIXTIME(?) " \
-    "WHERE (? IS NULL OR m.plan_id = ?) " \
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') " \
+#define REVENUE_FOUND(dir) { PAGE(FOUND_IN_PERIOD \
     "ORDER BY COALESCE(r.revenue_cents, p.price_cents) " dir \
     ", u.id " dir " LIMIT ? OFFSET ?", \
     "COALESCE(r.revenue_cents, p.price_cents) " dir ", u.id " dir), \
@@ -239,12 +239,7 @@ enum { COL_ID, COL_EMAIL, COL_PLAN, COL_CALLS, COL_OVERAGE, COL_REVENUE,
     { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
 
 /* By creation time: sorts the matches of a search. */
-#define CREATED_FOUND(dir) { PAGE( \
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
-    "FORCE INDEX (eco_users_plan_email) " \
-    "JOIN eco_users u ON u.id = m.id " \
-    "WHERE (? IS NULL OR m.plan_id = ?) " \
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') " \
+#define CREATED_FOUND(dir) { PAGE(FOUND \
     "ORDER BY u.created_at " dir ", u.id " dir " LIMIT ? OFFSET ?", \
     "u.created_at " dir ", u.id " dir), \
     { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
@@ -266,12 +261,7 @@ enum { COL_ID, COL_EMAIL, COL_PLAN, COL_CALLS, COL_OVERAGE, COL_REVENUE,
     { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
 
 /* By email: sorts the matches of a search. */
-#define EMAIL_FOUND(dir) { PAGE( \
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
-    "FORCE INDEX (eco_users_plan_email) " \
-    "JOIN eco_users u ON u.id = m.id " \
-    "WHERE (? IS NULL OR m.plan_id = ?) " \
-    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') " \
+#define EMAIL_FOUND(dir) { PAGE(FOUND \
     "ORDER BY u.email " dir " LIMIT ? OFFSET ?", \
     "u.email " dir), \
     { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
