@@ -26,10 +26,6 @@
 #define PERIOD_REVENUE(price, overage_calls, micros) \
     "(" price " + " overage_calls " * " micros " DIV " XSTR(MICROS_PER_CENT) ")"
 
-/* A new row's plan terms: user ? (the statement's own parameter). */
-#define TERMS_OF_USER "u.plan_id, p.price_cents, p.overage_micros " \
-    "FROM eco_users u JOIN eco_plans p ON p.id = u.plan_id WHERE u.id = ?"
-
 /*
  * Admission of a hard-limited call: counts it only while api_calls is
  * under the limit. Affected rows: 1 when the row was created (the first
