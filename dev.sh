@@ -17,7 +17,8 @@ dev=$top/.dev
 PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libmariadb-dev libjson-c-dev libjwt-dev
 	libcurl4-openssl-dev libssl-dev check
-	mariadb-server mariadb-client nginx-light python3 curl wrk)
+	mariadb-server mariadb-client nginx-light python3 curl wrk
+	libjs-chart.js chromium-headless-shell python3-websocket)
 
 deps() {
 	local missing=() p
