@@ -55,7 +55,7 @@ function projection(c) {
 
 function drawPeriod(box, [c, o]) {
 	const cur = o.periods?.find((v) => v.start === c.period.start) ?? {};
-	box.append(el('p', { class: 'lead' }, `${fmt.day(c.period.start)} to ${fmt.day(c.period.end)} (UTC)`));
+	box.append(el('p', { class: 'lead' }, fmt.period(c.period.start, c.period.end)));
 	const pairs = [
 		['Calls', c.limit === null ? fmt.calls(c.calls_used) :
 		    `${fmt.count(c.calls_used)} of ${fmt.calls(c.limit)}`],
@@ -85,7 +85,7 @@ function drawPeriod(box, [c, o]) {
 		    el('span', { class: 'big-inline' }, fmt.money(proj.cents))]));
 		bill.append(el('p', { class: 'muted small' },
 		    `${fmt.money(c.plan.price_cents)} plan + ${fmt.money(proj.overCents)} overage, ` +
-		    `if calls go on at the pace so far (about ${fmt.calls(proj.calls)} by ${fmt.day(c.period.end)}).`));
+		    `if calls go on at the pace so far (about ${fmt.calls(proj.calls)} this period).`));
 	}
 	box.append(bill);
 }

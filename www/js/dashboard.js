@@ -20,8 +20,8 @@ function drawPeriod(box, c) {
 	const p = c.plan;
 	const limited = c.limit !== null;
 	box.append(el('p', { class: 'lead' }, [
-		el('span', { testid: 'plan-name' }, p.name), ' plan · period ',
-		fmt.day(c.period.start), ' to ', fmt.day(c.period.end), ' (UTC)',
+		el('span', { testid: 'plan-name' }, p.name),
+		` plan · period ${fmt.period(c.period.start, c.period.end)}`,
 	]));
 	box.append(el('p', { class: 'big' }, [
 		el('span', { testid: 'calls-used' }, fmt.count(c.calls_used)), ' of ',

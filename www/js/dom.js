@@ -55,8 +55,10 @@ function advice(e) {
 
 /* A readable error with a "Try again" button when retry is given. */
 export function errorBox(e, retry) {
+	const said = e.message.charAt(0).toUpperCase() + e.message.slice(1);
 	const box = el('div', { class: 'error', role: 'alert', 'data-state': 'error' }, [
-		el('p', {}, [el('strong', {}, 'Could not load this.'), ` ${e.message}`]),
+		el('p', {}, [el('strong', {}, 'Could not load this.'),
+		    ` ${said}${/[.!?]$/.test(said) ? '' : '.'}`]),
 		el('p', {}, advice(e)),
 	]);
 	if (retry) {

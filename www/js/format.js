@@ -72,6 +72,12 @@ export function time(iso) {
 	return s ? `${s.slice(0, 10)} ${s.slice(11, 16)} UTC` : '—';
 }
 
+/* A billing period from its start and (exclusive) end: "2025-11-01 to 2025-11-30 (UTC)". */
+export function period(start, end) {
+	const last = Date.parse(end) - 1;
+	return `${day(start)} to ${Number.isNaN(last) ? '—' : day(new Date(last).toISOString())} (UTC)`;
+}
+
 /* "1 call", "12,345 calls". */
 export function calls(n) {
 	return `${count(n)} ${n === 1 ? 'call' : 'calls'}`;
