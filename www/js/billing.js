@@ -121,8 +121,10 @@ function drawPlans(box, [c, cfg]) {
 		box.append(el('p', { class: 'muted' }, 'The list of plans is not available right now.'));
 	}
 	if (upgrade) {
-		box.append(el('p', {}, [el('a', { class: 'button primary', href: upgrade, testid: 'upgrade' }, 'Change plan'),
-		    ' Plan changes happen in your account\u2019s checkout.']));
+		box.append(el('p', { class: 'actions' }, [
+			el('a', { class: 'button primary', href: upgrade, testid: 'upgrade' }, 'Change plan'),
+			el('span', { class: 'muted' }, 'Plan changes happen in your account\u2019s checkout.'),
+		]));
 	} else {
 		box.append(el('p', { class: 'muted' }, 'Plan changes happen in your account on the platform.'));
 	}

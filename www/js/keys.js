@@ -106,15 +106,27 @@ function createForm() {
 	return form;
 }
 
-/* Swaps a row's actions for an in-page question; cancel puts them back. */
-function ask(cell, parts, confirmText, cls, act) {
-	const before = [...cell.childNodes];
+/*
+ * Asks in the page, in a row under the key's own: parts say what will
+ * happen, confirmText names the button that does it. Cancel (or asking
+ * something else) takes the question away and gives the focus back.
+ */
+function ask(cell, from, parts, confirmText, cls, act) {
+	const tr = cell.closest('tr');
+	if (tr.nextElementSibling?.classList.contains('confirm-row'))
+		tr.nextElementSibling.remove();
 	const yes = el('button', { type: 'button', class: cls, testid: 'confirm' }, confirmText);
 	const no = el('button', { type: 'button', testid: 'cancel' }, 'Cancel');
 	const said = el('p', { class: 'field-error', role: 'alert' });
+	const row = el('tr', { class: 'confirm-row' }, [
+		el('td', { colspan: tr.cells.length, class: 'whole' }, [
+			el('div', { class: 'confirm', role: 'group', 'aria-label': confirmText },
+			    [...parts, el('p', { class: 'actions' }, [yes, no]), said]),
+		]),
+	]);
 	no.addEventListener('click', () => {
-		cell.replaceChildren(...before);
-		before[0]?.focus();
+		row.remove();
+		from.focus();
 	});
 	yes.addEventListener('click', async () => {
 		yes.disabled = no.disabled = true;
@@ -126,12 +138,12 @@ function ask(cell, parts, confirmText, cls, act) {
 				said.textContent = e.message;
 		}
 	});
-	cell.replaceChildren(el('div', { class: 'confirm', role: 'group' }, [...parts, el('p', { class: 'actions' }, [yes, no]), said]));
+	tr.after(row);
 	yes.focus();
 }
 
-function revoke(cell, k) {
-	ask(cell, [el('p', {}, `Revoke ${k.prefix}…? ${refusedText()}`)], 'Revoke key', 'danger', async () => {
+function revoke(cell, from, k) {
+	ask(cell, from, [el('p', {}, `Revoke ${k.prefix}…? ${refusedText()}`)], 'Revoke key', 'danger', async () => {
 		const answer = await api.del(`/api/keys/${encodeURIComponent(k.id)}`);
 		if (Number.isInteger(answer.key_cache_ttl))
 			ttl = answer.key_cache_ttl;
@@ -141,11 +153,11 @@ function revoke(cell, k) {
 	});
 }
 
-function rotate(cell, k) {
+function rotate(cell, from, k) {
 	const id = `grace-${k.id}`;
 	const grace = el('select', { id }, GRACES.map(([s, t]) => el('option', { value: s }, t)));
 	grace.value = '86400';
-	ask(cell, [
+	ask(cell, from, [
 		el('p', {}, `Rotate ${k.prefix}…: a new key replaces it.`),
 		el('label', { for: id }, 'The old key keeps working for'), grace,
 	], 'Rotate key', 'primary', async () => {
@@ -162,8 +174,8 @@ function actions(k) {
 		return cell;
 	const rot = el('button', { type: 'button', testid: 'key-rotate' }, 'Rotate');
 	const rev = el('button', { type: 'button', class: 'danger', testid: 'key-revoke' }, 'Revoke');
-	rot.addEventListener('click', () => rotate(cell, k));
-	rev.addEventListener('click', () => revoke(cell, k));
+	rot.addEventListener('click', () => rotate(cell, rot, k));
+	rev.addEventListener('click', () => revoke(cell, rev, k));
 	if (k.state === 'active')
 		cell.append(rot);
 	cell.append(rev);
