@@ -4,6 +4,7 @@ that prints Check's summary line ("Checks: N, Failures: F, Errors: E") so
 that dev.sh counts the cases.
 """
 
+import glob
 import os
 import subprocess
 import sys
@@ -129,6 +130,8 @@ def run(tests, setup=None):
     failures = errors = 0
     for t in tests:
         started = time.monotonic()
+        for old in glob.glob(os.path.join(SHOTS, t.__name__ + "-*.png")):
+            os.remove(old)
         try:
             with cdp.Browser() as b:
                 c = Case(t.__name__, b)

@@ -6,6 +6,7 @@ expired and refused tokens, the phone width, the headers and the CSP, and
 hostile input shown as text. Screenshots go to tests/browser/shots/.
 """
 
+import base64
 import json
 import os
 import re
@@ -183,9 +184,12 @@ def test_expired_token(c):
     check(b.evaluate("document.querySelector('nav').hidden"), "the nav shows")
     check(b.evaluate("location.hash") == "", "the token stayed in the address bar")
     c.shot("expired")
-    # A token that runs out while the page is open.
-    signed_in(b, link(u, ttl=3))
-    time.sleep(3.5)
+    # A token that runs out while the page is open (its exp, plus a margin).
+    short = link(u, ttl=8)
+    signed_in(b, short)
+    payload = short.split("#token=", 1)[1].split(".")[1]
+    exp = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+    time.sleep(max(0.0, exp + 1.5 - time.time()))
     b.click(testid("nav-billing"))
     b.wait_for("signin")
     check(b.text(testid("signin") + " h1") == "Your sign-in has expired", "after expiry mid-session")
@@ -304,6 +308,7 @@ def test_hostile_input_is_text(c):
     cells = b.evaluate("[...document.querySelectorAll('%s tbody code')].map(c => c.textContent)"
                        % testid("endpoints-table"))
     check("GET " + evil_route in cells, "endpoints: %r" % cells)
+    c.shot("endpoints")
     clean = ("!window.__pwned && !document.querySelector('main img, main b, main script, "
              "header img, header b, svg')")
     for page in PAGES:

@@ -1,11 +1,19 @@
 /*
- * The frame every page shares: taking the token from a sign-in link, the
- * sign-in view, the navigation (with its admin entry for administrators)
- * and signing out. A page module calls start(draw); draw(main, me) fills
- * <main> once the user is signed in.
+ * The frame every page shares: the header and its navigation (entries
+ * marked admin are shown to administrators only), taking the token from a
+ * sign-in link, the sign-in view, and signing out. A page module calls
+ * start(draw); draw(main, me) fills <main> once the user is signed in.
  */
 import * as api from './api.js';
 import { el, safeUrl } from './dom.js';
+
+/* The portal's pages, in the navigation's order. */
+const PAGES = [
+	{ href: './', file: 'index.html', testid: 'nav-usage', label: 'Usage' },
+	{ href: 'billing.html', testid: 'nav-billing', label: 'Billing' },
+	{ href: 'keys.html', testid: 'nav-keys', label: 'API keys' },
+	{ href: 'admin.html', testid: 'nav-admin', label: 'Admin', admin: true },
+];
 
 const reasons = {
 	none: ['Sign in',
@@ -39,12 +47,32 @@ function takeLinkToken() {
 	return 'ok';
 }
 
+function header() {
+	const here = location.pathname.split('/').pop() || 'index.html';
+	const signout = el('button', { type: 'button', testid: 'signout' }, 'Sign out');
+	signout.addEventListener('click', () => {
+		api.forget();
+		signin('signedout');
+	});
+	document.querySelector('header.top').replaceChildren(
+		el('a', { class: 'brand', href: './' }, 'nexus-usage'),
+		el('nav', { 'aria-label': 'Portal', 'data-signed-in': true, hidden: true }, [
+			el('ul', {}, PAGES.map((p) => el('li', { 'data-admin': p.admin, hidden: p.admin }, [
+				el('a', { href: p.href, testid: p.testid,
+				    'aria-current': (p.file ?? p.href) === here ? 'page' : null }, p.label),
+			]))),
+		]),
+		el('div', { class: 'account', 'data-signed-in': true, hidden: true }, [
+			el('span', { testid: 'account' }), signout,
+		]));
+}
+
 function chrome(signedIn) {
 	for (const e of document.querySelectorAll('[data-signed-in]'))
 		e.hidden = !signedIn;
 }
 
-/* Fills in who is signed in, and shows the admin entry to administrators. */
+/* Fills in who is signed in, and shows the admin entries to administrators. */
 async function account() {
 	let me = null;
 	try {
@@ -52,12 +80,10 @@ async function account() {
 	} catch {
 		/* the page's own requests report errors */
 	}
-	const who = document.querySelector('[data-testid="account"]');
-	if (who)
-		who.textContent = me ? (me.email ?? me.user_id ?? '') : '';
-	const admin = document.querySelector('[data-testid="nav-admin"]');
-	if (admin)
-		admin.closest('li').hidden = me?.admin !== true;
+	document.querySelector('[data-testid="account"]').textContent =
+	    me ? (me.email ?? me.user_id ?? '') : '';
+	for (const e of document.querySelectorAll('[data-admin]'))
+		e.hidden = me?.admin !== true;
 	return me;
 }
 
@@ -133,10 +159,7 @@ function app() {
 export function start(pageDraw) {
 	draw = pageDraw;
 	api.onUnauthorized(refused);
-	document.querySelector('[data-testid="signout"]')?.addEventListener('click', () => {
-		api.forget();
-		signin('signedout');
-	});
+	header();
 	/* A new link pasted into the address bar of an open page. */
 	window.addEventListener('hashchange', () => {
 		const r = takeLinkToken();
