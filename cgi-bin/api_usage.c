@@ -208,7 +208,7 @@ api_usage_endpoints(struct request *r)
 	}
 	o = json_object_new_object();
 	add_int(o, "days", days);
-	add_date(o, "from", day_start(now) - (time_t)(days - 1) * 86400);
+	add_date(o, "from", day_start(now) - (time_t)(days - 1) * DAY_SECONDS);
 	add_date(o, "to", day_start(now));
 	add_int(o, "calls", (long long)a.calls);
 	add_int(o, "errors", (long long)a.errors);

@@ -9,6 +9,7 @@
 #ifndef NEXUS_H
 #define NEXUS_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -22,6 +23,7 @@ struct db;
 #define CUSTOMER_ID_MAX	64	/* Stripe "cus_..." */
 
 /* util.c */
+#define DAY_SECONDS	86400
 void		*xmalloc(size_t);
 void		*xcalloc(size_t, size_t);
 void		*xrealloc(void *, size_t);
@@ -34,6 +36,7 @@ int		 ct_equal(const char *, const char *);
 int		 random_bytes(void *, size_t);
 int		 random_base62(char *, size_t);
 void		 hex_encode(const unsigned char *, size_t, char *);
+int		 hex_decode(const char *, size_t, unsigned char *);
 time_t		 period_start(time_t);
 time_t		 period_end(time_t);
 time_t		 day_start(time_t);
@@ -41,6 +44,8 @@ int		 time_parse_date(const char *, time_t *);
 void		 time_format(time_t, char *, size_t);
 void		 time_format_date(time_t, char *, size_t);
 int64_t		 now_usec(void);
+int64_t		 mono_ms(void);
+uint64_t	 fnv1a(const void *, size_t);
 void		 num_group(long long, char *, size_t);
 void		 money_format(long long, char *, size_t);
 
@@ -104,6 +109,7 @@ struct config {
 
 	long long retention_days;
 	char	*log_level;
+	char	*runtime_dir;		/* the host's shared region (shm.c) */
 
 	char	*public_url;		/* where the portal is: sign-in links */
 	char	*login_url;		/* the platform's sign-in page */
@@ -176,6 +182,62 @@ const char	*db_error(const struct db *);
 int		 db_errno(const struct db *);
 void		*db_handle(struct db *);
 
+/* multirow.c: multi-row statements, built once per process */
+#define MULTIROW_SIZES	16
+struct multirow {
+	const char	*head, *row, *tail;	/* tail: "" for none */
+	size_t		 ncol;			/* parameters a row */
+	size_t		 nsql;			/* 0 until built */
+	size_t		 rows[MULTIROW_SIZES];	/* ascending, from 1 */
+	char		*sql[MULTIROW_SIZES];
+};
+void		 multirow_build(struct multirow *, size_t, size_t);
+int		 multirow_exec(struct db *, const struct multirow *,
+		    const struct dbp *, size_t, unsigned long long *);
+
+/*
+ * shm.c: the host's shared region (counters, key generation, refusal
+ * marks, token buckets), a named mapping that every worker opens.
+ */
+#define SHM_COUNTERS		128
+#define SHM_ROUTES		64
+#define SHM_STATUS_CLASSES	6	/* [0] other, [1..5] 1xx..5xx */
+#define SHM_LATENCY_BUCKETS	12	/* shm_latency_le[], then +Inf */
+#define SHM_WORKERS		256
+#define SHM_GAUGES		8
+#define SHM_MARKS		16384
+#define SHM_BUCKETS		1024
+struct shm;
+struct shm_route_stats {
+	uint64_t	 status[SHM_STATUS_CLASSES];
+	uint64_t	 latency[SHM_LATENCY_BUCKETS + 1];
+	uint64_t	 latency_sum_us;
+};
+extern const unsigned int shm_latency_le[SHM_LATENCY_BUCKETS];
+struct shm	*shm_open_host(const char *);
+void		 shm_close(struct shm *);
+int		 shm_named(const struct shm *);
+uint64_t	 shm_keys_generation(const struct shm *);
+void		 shm_keys_bump(struct shm *);
+void		 shm_mark_refused(struct shm *, const char *, time_t,
+		    long long);
+int		 shm_is_refused(struct shm *, const char *, time_t,
+		    long long);
+void		 shm_mark_clear(struct shm *, const char *);
+int		 shm_bucket_take(struct shm *, const char *, long long,
+		    long long, int64_t, int64_t *);
+void		 shm_count(struct shm *, unsigned int, uint64_t);
+uint64_t	 shm_counter(const struct shm *, unsigned int);
+void		 shm_route_observe(struct shm *, unsigned int, int,
+		    unsigned int);
+void		 shm_route_read(const struct shm *, unsigned int,
+		    struct shm_route_stats *);
+int		 shm_worker_join(struct shm *);
+void		 shm_worker_leave(struct shm *);
+void		 shm_gauge_set(struct shm *, unsigned int, int64_t);
+void		 shm_workers_each(const struct shm *,
+		    void (*)(void *, int, const int64_t *), void *);
+
 /* migrate.c */
 int		 migrate_apply(struct db *, const char *,
 		    void (*)(int, const char *));
@@ -232,6 +294,13 @@ struct keyinfo {
 	char		 name[KEY_NAME_MAX + 1];
 	time_t		 created, last_used, expires, revoked;	/* 0: never */
 };
+/* What key_create, key_revoke and key_rotate return besides 0. */
+enum key_err {
+	KEY_ERR_DB = -1,
+	KEY_ERR_NOUSER = -2,	/* no such user to give a key to */
+	KEY_ERR_NOKEY = -3,	/* no such key (to revoke: no such live key) */
+	KEY_ERR_REVOKED = -4	/* the key to rotate is revoked */
+};
 int		 key_format_valid(const char *);
 void		 key_hash(const char *, unsigned char[KEY_HASH_LEN]);
 int		 key_create(struct db *, const char *, const char *, time_t,
@@ -272,7 +341,10 @@ void		 counters_written(struct counters *, const char *, time_t,
 int		 quota_admit(struct db *, struct counters *,
 		    const struct apikey *, int64_t, struct quota *);
 
-/* usage.c */
+/*
+ * usage.c: usage events, never lost and never counted twice. The request
+ * path appends each to the spool; a thread of the worker writes them.
+ */
 #define EVENT_ID_LEN	16
 #define ENDPOINT_MAX	128
 #define METHOD_MAX	8
@@ -290,17 +362,41 @@ struct usage_event {
 };
 struct usage;
 struct usage	*usage_start(const struct config *, struct counters *);
-void		 usage_new_id(struct usage *, unsigned char[EVENT_ID_LEN]);
 int		 usage_record(struct usage *, const struct usage_event *);
 void		 usage_stop(struct usage *);
-int		 usage_replay(const struct config *, struct db *);
-int		 usage_event_parse(char *, struct usage_event *);
+
+/* spool.c: the usage spool's segment files, one event a line */
+#define SPOOL_SEGMENT_BYTES	(16 * 1024 * 1024)	/* sparse until written */
+#define SPOOL_HEADER_LEN	32	/* "#spool written=", 16 hex, newline */
+#define SPOOL_LINE_MAX		512
+struct spool_segment {
+	int		 fd;		/* -1: none */
+	unsigned long	 no;
+	char		 path[PATH_MAX];
+	char		*map;		/* while being appended to */
+	size_t		 off;		/* end of what is appended */
+};
+int		 spool_event_format(const struct usage_event *, char *,
+		    size_t);
+int		 spool_event_parse(char *, struct usage_event *);
+int		 spool_create(const char *, const char *, unsigned long,
+		    struct spool_segment *);
+int		 spool_append(struct spool_segment *,
+		    const struct usage_event *);
+void		 spool_seal(struct spool_segment *);
+void		 spool_close(struct spool_segment *, int);
+size_t		 spool_written(const struct spool_segment *);
+long long	 spool_read(struct spool_segment *, size_t, size_t, int,
+		    int (*)(void *, const struct usage_event *, size_t),
+		    void *);
+int		 spool_orphans(const char *,
+		    int (*)(void *, struct spool_segment *), void *);
 
 /*
- * rollup.c: the daily roll-up, raw-usage retention, and the aggregator
- * that both the roll-up and the usage API (for days not rolled up) use.
+ * agg.c: the aggregator and its latency histogram, which both the roll-up
+ * and the usage API (for days not rolled up) use.
  */
-#define HIST_BUCKETS		240	/* latency histogram, see rollup.c */
+#define HIST_BUCKETS		240	/* latency histogram, see agg.c */
 struct route_stats {
 	char			 method[METHOD_MAX + 1];
 	char			 endpoint[ENDPOINT_MAX + 1];
@@ -319,14 +415,6 @@ struct usage_agg {
 	unsigned int		*lat;
 	size_t			 nlat, latcap;
 };
-struct rollup_stats {
-	long long	 days, users, rows;
-	int64_t		 usec;
-};
-struct retention_stats {
-	long long	 days, deleted, chunks, rerolled;
-};
-enum rollup_result { ROLLUP_DONE = 0, ROLLUP_PURGED = 1, ROLLUP_ERR = -1 };
 unsigned int	 hist_bucket(unsigned int);
 unsigned int	 hist_upper(unsigned int);
 unsigned int	 hist_p95(const unsigned long long *, unsigned long long,
@@ -347,6 +435,16 @@ long long	 agg_raw(struct db *, struct usage_agg *, const char *, time_t,
 unsigned int	 agg_p95(struct usage_agg *);
 void		 agg_sort(struct usage_agg *);
 unsigned long long avg_round(unsigned long long, unsigned long long);
+
+/* rollup.c: the daily roll-up and raw-usage retention */
+struct rollup_stats {
+	long long	 days, users, rows;
+	int64_t		 usec;
+};
+struct retention_stats {
+	long long	 days, deleted, chunks, rerolled;
+};
+enum rollup_result { ROLLUP_DONE = 0, ROLLUP_PURGED = 1, ROLLUP_ERR = -1 };
 int		 rollup_range(struct db *, time_t, time_t, time_t,
 		    void (*)(time_t, int, const struct rollup_stats *, void *),
 		    void *);

@@ -171,6 +171,34 @@ hex_encode(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * Decodes the 2n hex digits at in (either case) into n bytes at out.
+ * Returns 0, or -1 at the first character that is not a hex digit.
+ */
+int
+hex_decode(const char *in, size_t n, unsigned char *out)
+{
+	size_t	 i;
+	int	 j, d[2];
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < 2; j++) {
+			char c = in[2 * i + j];
+
+			if (c >= '0' && c <= '9')
+				d[j] = c - '0';
+			else if (c >= 'a' && c <= 'f')
+				d[j] = c - 'a' + 10;
+			else if (c >= 'A' && c <= 'F')
+				d[j] = c - 'A' + 10;
+			else
+				return -1;
+		}
+		out[i] = (unsigned char)(d[0] << 4 | d[1]);
+	}
+	return 0;
+}
+
 /* Billing periods are calendar months in UTC. */
 time_t
 period_start(time_t t)
@@ -252,6 +280,28 @@ now_usec(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Milliseconds on the monotonic clock: for intervals, never for dates. */
+int64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a, 64 bits: for spreading keys over table slots, not for secrets. */
+uint64_t
+fnv1a(const void *p, size_t n)
+{
+	const unsigned char	*c = p;
+	uint64_t		 h = 14695981039346656037ULL;
+
+	while (n-- > 0)
+		h = (h ^ *c++) * 1099511628211ULL;
+	return h;
 }
 
 void

@@ -519,6 +519,21 @@ cmd_user_set_plan(struct ctx *c, struct opt *o)
 	return 0;
 }
 
+static const char *
+key_strerror(int rc)
+{
+	switch (rc) {
+	case KEY_ERR_NOUSER:
+		return "no such user";
+	case KEY_ERR_NOKEY:
+		return "no such key";
+	case KEY_ERR_REVOKED:
+		return "the key is revoked";
+	default:
+		return "database error";
+	}
+}
+
 static int
 cmd_key_create(struct ctx *c, struct opt *o)
 {
@@ -528,7 +543,7 @@ cmd_key_create(struct ctx *c, struct opt *o)
 
 	if ((rc = key_create(c->db, o->user, o->name, o->expires_at, key,
 	    &kid)) != 0) {
-		fprintf(stderr, "nexusctl: %s\n", user_strerror(rc));
+		fprintf(stderr, "nexusctl: %s\n", key_strerror(rc));
 		return 1;
 	}
 	snprintf(id, sizeof(id), "{\"key_id\":%llu}", kid);
@@ -592,8 +607,8 @@ cmd_key_revoke(struct ctx *c, struct opt *o)
 	int	 rc;
 
 	if ((rc = key_revoke(c->db, o->key_id)) != 0) {
-		fprintf(stderr, "nexusctl: %s\n", rc == USER_ERR_NOUSER ?
-		    "no such active key" : user_strerror(rc));
+		fprintf(stderr, "nexusctl: %s\n", rc == KEY_ERR_NOKEY ?
+		    "no such active key" : key_strerror(rc));
 		return 1;
 	}
 	snprintf(id, sizeof(id), "{\"key_id\":%llu}", o->key_id);
@@ -611,9 +626,7 @@ cmd_key_rotate(struct ctx *c, struct opt *o)
 	int			 rc;
 
 	if ((rc = key_rotate(c->db, o->key_id, o->grace_s, key, &newid)) != 0) {
-		fprintf(stderr, "nexusctl: %s\n", rc == USER_ERR_NOUSER ?
-		    "no such key" : rc == USER_ERR_INVALID ?
-		    "the key is revoked" : user_strerror(rc));
+		fprintf(stderr, "nexusctl: %s\n", key_strerror(rc));
 		return 1;
 	}
 	snprintf(detail, sizeof(detail),

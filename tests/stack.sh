@@ -125,6 +125,7 @@ write_config() {
 		listen = $DIR/nexus.sock
 		workers = $WORKERS
 		spool_dir = $DIR/spool
+		runtime_dir = $DIR/run
 		jwt_secret = dev-jwt-secret-change-me-0123456789abcdef
 		cron_secret = dev-cron-secret-change-me
 		stripe_secret_key = sk_test_dev
