@@ -119,6 +119,10 @@ struct config {
 	long long retention_days;
 	char	*log_level;
 	char	*runtime_dir;		/* the host's shared region (shm.c) */
+
+	char	*public_url;		/* where the portal is: sign-in links */
+	char	*login_url;		/* the platform's sign-in page */
+	char	*upgrade_url;		/* the platform's plan checkout */
 };
 int		 config_load(struct config *, const char *);
 void		 config_free(struct config *);

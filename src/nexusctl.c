@@ -29,6 +29,7 @@ struct opt {
 	long long	 grace_s, ttl_s;
 	const char	*date, *from, *to;
 	time_t		 from_t, to_t;		/* aggregate: days to roll up */
+	int		 link;			/* token create: a sign-in link */
 };
 
 struct cmd {
@@ -63,9 +64,9 @@ static const struct cmd cmds[] = {
 	{ "aggregate", "aggregate [--date YYYY-MM-DD | --from YYYY-MM-DD "
 	    "--to YYYY-MM-DD]", check_aggregate, cmd_aggregate },
 	{ "migrate", "migrate", check_none, cmd_migrate },
-	{ "token create", "token create --user ID [--ttl SECONDS] (HS256 JWT "
-	    "for the usage and admin APIs; default 3600 s)", check_token_create,
-	    cmd_token_create },
+	{ "token create", "token create --user ID [--ttl SECONDS] [--link] "
+	    "(HS256 JWT for the usage and admin APIs; default 3600 s; --link: "
+	    "as a portal sign-in link)", check_token_create, cmd_token_create },
 	{ "period open", "period open (every user gets this month's usage "
 	    "row; conf/crontab)", check_none, cmd_period_open },
 	{ "user create", "user create --email E --plan free|pro|enterprise "
@@ -145,6 +146,11 @@ parse_opts(int argc, char **argv, const char *allowed, struct opt *o)
 		name += 2;
 		if (!in_list(allowed, name))
 			return bad("unknown option: --%s", name);
+		/* The one flag without a value. */
+		if (strcmp(name, "link") == 0) {
+			o->link = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
 			return bad("--%s needs a value", name);
 		val = argv[++i];
@@ -320,7 +326,7 @@ check_key_rotate(int argc, char **argv, struct opt *o)
 static int
 check_token_create(int argc, char **argv, struct opt *o)
 {
-	if (parse_opts(argc, argv, "user,ttl", o) == -1 ||
+	if (parse_opts(argc, argv, "user,ttl,link", o) == -1 ||
 	    check_user_opt(o) == -1)
 		return -1;
 	o->ttl_s = 3600;
@@ -334,7 +340,18 @@ cmd_token_create(struct ctx *c, struct opt *o)
 {
 	struct user	 u;
 	char		*t;
+	size_t		 n = 0;
 
+	if (o->link) {
+		if (c->cfg.public_url == NULL) {
+			fprintf(stderr, "nexusctl: --link needs public_url in "
+			    "the config (the portal's address)\n");
+			return 1;
+		}
+		n = strlen(c->cfg.public_url);
+		while (n > 0 && c->cfg.public_url[n - 1] == '/')
+			n--;
+	}
 	if (user_get(c->db, o->user, &u) != USER_OK) {
 		fprintf(stderr, "nexusctl: no such user\n");
 		return 1;
@@ -345,7 +362,11 @@ cmd_token_create(struct ctx *c, struct opt *o)
 		return 1;
 	}
 	audit_log(c->db, "nexusctl", "token.create", o->user, NULL, NULL);
-	printf("%s\n", t);
+	/* The token rides in the fragment, which browsers never send. */
+	if (o->link)
+		printf("%.*s/portal/#token=%s\n", (int)n, c->cfg.public_url, t);
+	else
+		printf("%s\n", t);
 	free(t);
 	return 0;
 }

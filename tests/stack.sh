@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole product on loopback: a private MariaDB, the FastCGI workers and
-# nginx, everything under one directory. ./dev.sh and the integration tests
-# both use it.
+# nginx (the API, and the portal's pages from www/), everything under one
+# directory. ./dev.sh and the integration tests both use it.
 #
 #   tests/stack.sh start DIR [HTTP_PORT] [WORKERS]   (port 0: pick a free one)
 #   tests/stack.sh stop DIR
@@ -130,6 +130,7 @@ write_config() {
 		cron_secret = dev-cron-secret-change-me
 		stripe_secret_key = sk_test_dev
 		stripe_api_base = http://127.0.0.1:$STRIPE_PORT
+		public_url = http://127.0.0.1:$HTTP_PORT
 	CONF
 }
 
@@ -164,6 +165,7 @@ nginx_start() {
 		NGINX
 		sed -e "s|@LISTEN@|127.0.0.1:$HTTP_PORT|" \
 			-e "s|@FCGI_SOCKET@|$DIR/nexus.sock|" \
+			-e "s|@WWW_ROOT@|$top_srcdir/www|" \
 			"$top_srcdir/conf/nginx-site.conf" | sed 's/^/    /'
 		echo "}"
 	} >"$DIR/nginx/nginx.conf"
