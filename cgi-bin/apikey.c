@@ -1,7 +1,7 @@
 /*
  * The API-key path (AUTH_KEY), in the order a call takes it:
  *
- *   1. the key is authenticated (keycache.c: cached, rate-limited lookups);
+ *   1. the key is authenticated (keycache.c: its MAC, then a cached lookup);
  *   2. the call gets its usage event id (X-Request-Id);
  *   3. the plan's monthly quota admits or refuses it (quota.c);
  *   4. the rate-limit headers say where the quota stands;
@@ -86,8 +86,8 @@ apikey_auth(struct request *r)
 	char		 id[EVENT_ID_LEN * 2 + 1];
 	int		 rc;
 
-	rc = key != NULL ? keycache_get(srv->keys, srv->db, key,
-	    r->start_us / 1000, &k) : KEY_INVALID;
+	rc = key != NULL ? keycache_get(srv->keys, srv->db, key, mono_ms(),
+	    (time_t)(r->start_us / 1000000), &k) : KEY_INVALID;
 	if (rc == KEY_INVALID) {
 		resp_header(r, "WWW-Authenticate", "Bearer realm=\"api\"");
 		resp_error(r, 401, "invalid_key",

@@ -191,8 +191,7 @@ worker_run(struct config *cfg, int fd)
 		return 1;
 	}
 	srv.db = db_open(cfg);
-	srv.keys = keycache_new((size_t)cfg->key_cache_size, cfg->key_cache_ttl,
-	    cfg->key_lookup_rate);
+	srv.keys = keycache_new(cfg, srv.db, srv.shm);
 	srv.counters = counters_new((size_t)cfg->key_cache_size,
 	    cfg->usage_refresh_ms);
 	if ((srv.usage = usage_start(cfg, srv.counters)) == NULL) {

@@ -46,6 +46,8 @@ static const struct confkey {
 	I(key_cache_ttl, 30, 0, 3600),
 	I(key_cache_size, 4096, 16, 1048576),
 	I(key_lookup_rate, 200, 1, 1000000),
+	S(key_secret, NULL, "KEY_SECRET"),
+	I(max_keys_per_user, 20, 1, 1000),
 	I(usage_refresh_ms, 2000, 0, 60000),
 	S(jwt_secret, NULL, "JWT_SECRET"),
 	S(jwt_alg, "HS256", NULL),

@@ -99,6 +99,8 @@ struct config {
 	long long key_cache_ttl;	/* seconds a key lookup is trusted */
 	long long key_cache_size;
 	long long key_lookup_rate;	/* uncached key lookups a second */
+	char	*key_secret;		/* the MAC of new keys (keys.c) */
+	long long max_keys_per_user;	/* live keys a user may hold */
 	long long usage_refresh_ms;
 
 	char	*jwt_secret;
@@ -226,6 +228,7 @@ struct shm_route_stats {
 };
 extern const unsigned int shm_latency_le[SHM_LATENCY_BUCKETS];
 struct shm	*shm_open_host(const char *);
+struct shm	*shm_open_existing(const char *);
 void		 shm_close(struct shm *);
 int		 shm_named(const struct shm *);
 uint64_t	 shm_keys_generation(const struct shm *);

@@ -114,12 +114,13 @@ name_hash(const char *s)
 }
 
 /*
- * Opens (creating it if need be) the mapping in dir, or a private one if
- * dir is NULL. Returns NULL when the file cannot be used: it is not ours,
- * not a regular file, or a link (logged).
+ * Opens the mapping in dir (creating it if need be, with create), or a
+ * private one if dir is NULL. Returns NULL when the file cannot be used:
+ * it is not ours, not a regular file, or a link (logged); or, without
+ * create, when there is none of this layout (not logged when missing).
  */
-struct shm *
-shm_open_host(const char *dir)
+static struct shm *
+shm_map(const char *dir, int create)
 {
 	struct shm	*s;
 	struct stat	 st;
@@ -133,10 +134,11 @@ shm_open_host(const char *dir)
 			log_warnx("runtime_dir too long");
 			return NULL;
 		}
-		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
+		fd = open(path, O_RDWR | (create ? O_CREAT : 0) | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
 		if (fd == -1) {
-			log_warnx("%s: %s", path, strerror(errno));
+			if (create || errno != ENOENT)
+				log_warnx("%s: %s", path, strerror(errno));
 			return NULL;
 		}
 		/* One process sizes and stamps it; the others wait for that. */
@@ -144,6 +146,10 @@ shm_open_host(const char *dir)
 			goto fail;
 		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
 			log_warnx("%s: not a regular file of this user", path);
+			goto fail;
+		}
+		if (!create && st.st_size != (off_t)sizeof(struct shm_region)) {
+			log_warnx("%s: not of this layout", path);
 			goto fail;
 		}
 		if (st.st_size != (off_t)sizeof(struct shm_region) &&
@@ -159,6 +165,12 @@ shm_open_host(const char *dir)
 	s = xcalloc(1, sizeof(*s));
 	s->r = map;
 	s->named = dir != NULL;
+	if (!create && memcmp(s->r->magic, SHM_MAGIC, sizeof(SHM_MAGIC)) != 0) {
+		munmap(map, sizeof(struct shm_region));
+		free(s);
+		log_warnx("%s: not of this layout", path);
+		goto fail;
+	}
 	if (memcmp(s->r->magic, SHM_MAGIC, sizeof(SHM_MAGIC)) != 0) {
 		memset(s->r, 0, sizeof(*s->r));
 		memcpy(s->r->magic, SHM_MAGIC, sizeof(SHM_MAGIC));
@@ -177,6 +189,23 @@ fail:
 	if (fd != -1)
 		close(fd);
 	return NULL;
+}
+
+/* The host's mapping in dir, made if missing; a private one if NULL. */
+struct shm *
+shm_open_host(const char *dir)
+{
+	return shm_map(dir, 1);
+}
+
+/*
+ * The host's mapping in dir if its workers made one (nexusctl: to tell
+ * them of a revoked key), else NULL.
+ */
+struct shm *
+shm_open_existing(const char *dir)
+{
+	return dir != NULL ? shm_map(dir, 0) : NULL;
 }
 
 void
