@@ -32,6 +32,8 @@ int		 user_set_plan(struct db *, const char *, const char *);
 int		 user_list(struct db *, int (*)(void *, const struct user *),
 		    void *);
 int		 plan_exists(struct db *, const char *);
+struct usage_plan;		/* usage.h */
+int		 plan_list(struct db *, struct usage_plan *, size_t);
 
 /*
  * keyfmt.c: what a key looks like. "nx_live_", 32 random base62 and 11

@@ -101,47 +101,6 @@ key_mac_valid(const char *secret, const char *key)
 }
 
 /*
- * Decodes one UTF-8 character of s (n bytes left) into *cp. Returns its
- * length, or 0 when it is not shortest-form UTF-8 of a scalar value.
- */
-static size_t
-utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	size_t		 len, i;
-	uint32_t	 c = s[0], min;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
-/*
  * Says what is wrong with a key's name (len bytes), or NULL; the answer
  * follows the field's name ("name must be ..."). It must be
  * UTF-8 of 1 to KEY_NAME_MAX characters, none of them a control
@@ -157,7 +116,7 @@ key_name_problem(const char *name, size_t len)
 	if (len == 0 || len > KEY_NAME_BYTES)
 		return "must be 1 to 100 characters";
 	while (i < len) {
-		if ((n = utf8_char(s + i, len - i, &cp)) == 0)
+		if ((n = utf8_decode(s + i, len - i, &cp)) == 0)
 			return "is not valid UTF-8";
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
 			return "must not contain control characters";

@@ -34,6 +34,7 @@ int		 xasprintf(char **, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 size_t		 strlcpy_(char *, const char *, size_t);
 int		 parse_int(const char *, long long, long long, long long *);
+size_t		 utf8_decode(const unsigned char *, size_t, uint32_t *);
 int		 ct_equal(const char *, const char *);
 int		 random_bytes(void *, size_t);
 int		 random_base62(char *, size_t);
@@ -255,6 +256,27 @@ void		 shm_workers_each(const struct shm *,
 /* migrate.c */
 int		 migrate_apply(struct db *, const char *,
 		    void (*)(int, const char *));
+
+/* body.c: JSON request bodies, checked against a table of fields */
+#define BODY_MAX	8192	/* bytes */
+#define BODY_DEPTH	8	/* arrays and objects, the body's included */
+#define BODY_FIELDS	8	/* in one table */
+enum body_type { BODY_STR, BODY_INT, BODY_BOOL };
+struct body_field {
+	const char	*name;
+	enum body_type	 type;
+	long long	 min, max;	/* BODY_INT: its range */
+};
+struct body_value {
+	int		 set;		/* given, and not null */
+	char		*s;		/* BODY_STR: UTF-8, no NUL */
+	size_t		 len;
+	long long	 i;		/* BODY_INT; BODY_BOOL: 0 or 1 */
+};
+enum body_result { BODY_OK = 0, BODY_INVALID = -1, BODY_TOO_LARGE = -2 };
+int		 body_parse(const char *, size_t, const struct body_field *,
+		    size_t, struct body_value *, char *, size_t);
+void		 body_free(struct body_value *, size_t);
 
 /* audit.c */
 int		 audit_log(struct db *, const char *, const char *,
