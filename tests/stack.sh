@@ -127,6 +127,7 @@ write_config() {
 		spool_dir = $DIR/spool
 		runtime_dir = $DIR/run
 		jwt_secret = dev-jwt-secret-change-me-0123456789abcdef
+		key_secret = dev-key-secret-change-me-0123456789abcdef
 		cron_secret = dev-cron-secret-change-me
 		stripe_secret_key = sk_test_dev
 		stripe_api_base = http://127.0.0.1:$STRIPE_PORT
