@@ -6,9 +6,9 @@
  * and a malformed one get the same 404. The whole key is in the answer
  * that makes it and nowhere else; the database keeps its hash. Every
  * change is audited with the user as actor (keys.c, in the change's
- * transaction). A revoke or a rotation bumps the host's key generation:
- * this host's workers drop their cached keys at once, other hosts' within
- * key_cache_ttl, which the answers state.
+ * transaction). A revoked or rotated key is named to the host's workers
+ * (shm.c), which drop it from their caches at once; other hosts' workers
+ * ask again within key_cache_ttl, which the answers state.
  */
 #include "config.h"
 
@@ -135,12 +135,12 @@ key_failed(struct request *r, int rc, int rotating)
 	}
 }
 
-/* This host's workers drop their cached keys at their next request. */
+/* This host's workers look the key up again at its next use. */
 static void
-keys_changed(struct request *r)
+key_changed(struct request *r, const struct keyinfo *k)
 {
 	if (r->srv->shm != NULL)
-		shm_keys_bump(r->srv->shm);
+		shm_keys_changed(r->srv->shm, k->hash);
 }
 
 struct key_list {
@@ -277,17 +277,17 @@ api_keys_rotate(struct request *r)
 	grace = v[0].set ? v[0].i : GRACE_DEFAULT;
 	body_free(v, NROTATE);
 	key_op_user(r, &op);
-	if ((rc = key_rotate(r->srv->db, &op, id, grace, key, &k)) != 0) {
+	if ((rc = key_rotate(r->srv->db, &op, id, grace, key, &k,
+	    &old)) != 0) {
 		key_failed(r, rc, 1);
 		return;
 	}
-	keys_changed(r);
+	key_changed(r, &old);
 	o = key_json(&k, time(NULL));
 	json_object_object_add(o, "key", json_object_new_string(key));
 	explicit_bzero(key, sizeof(key));
 	json_object_object_add(o, "grace_seconds", json_object_new_int64(grace));
-	if (key_get(r->srv->db, id, r->user_id, &old) == 1)
-		json_object_object_add(o, "replaced", key_json(&old, time(NULL)));
+	json_object_object_add(o, "replaced", key_json(&old, time(NULL)));
 	resp_json(r, 201, o);
 }
 
@@ -312,7 +312,7 @@ api_keys_revoke(struct request *r)
 		key_failed(r, rc, 0);
 		return;
 	}
-	keys_changed(r);
+	key_changed(r, &k);
 	o = key_json(&k, time(NULL));
 	json_object_object_add(o, "key_cache_ttl",
 	    json_object_new_int64(cfg->key_cache_ttl));

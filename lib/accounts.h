@@ -75,6 +75,7 @@ struct keyinfo {
 	char		 prefix[KEY_DISPLAY + 1];
 	char		 name[KEY_NAME_BYTES + 1];	/* "": none */
 	time_t		 created, last_used, expires, revoked, rotated;	/* 0: never */
+	unsigned char	 hash[KEY_HASH_LEN];
 };
 /* Who changes keys, and under which rules (key_create, _revoke, _rotate). */
 struct key_op {
@@ -103,9 +104,7 @@ int		 key_revoke(struct db *, const struct key_op *,
 		    unsigned long long, struct keyinfo *);
 int		 key_rotate(struct db *, const struct key_op *,
 		    unsigned long long, long long, char[KEY_LEN + 1],
-		    struct keyinfo *);
-int		 key_get(struct db *, unsigned long long, const char *,
-		    struct keyinfo *);
+		    struct keyinfo *, struct keyinfo *);
 int		 key_list(struct db *, const char *, long long,
 		    int (*)(void *, const struct keyinfo *), void *);
 int		 key_lookup(struct db *, const unsigned char[KEY_HASH_LEN],

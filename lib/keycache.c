@@ -15,14 +15,16 @@
  * the lookups of keys never seen limited to key_lookup_rate a second, as
  * a last defence; a key the check let through never waits for that budget.
  *
- * Revocation: a key revoked or rotated on this host bumps the host's key
- * generation (shm.c), and a worker that sees it move drops every entry;
- * elsewhere a revoked key keeps working for at most key_cache_ttl.
+ * Revocation: a key revoked or rotated on this host is named in the
+ * host's list of key changes (shm.c); a worker that sees the list grow
+ * drops those keys (all of its keys after a change of every key, or if it
+ * cannot tell which), so that revoking costs no worker more than one
+ * lookup. Elsewhere a revoked key keeps working for at most key_cache_ttl.
  *
- * Database outage: after a failed lookup the database is left alone for
- * KEYCACHE_RETRY_MS; meanwhile (and whenever a lookup fails) a key that
- * was found before keeps working from its stale entry, and a key never
- * seen gets 503.
+ * Database outage: after a lookup failed twice (the second on a new
+ * connection) the database is left alone for KEYCACHE_RETRY_MS at a time;
+ * meanwhile a key that was found before keeps working from its stale
+ * entry, and a key never seen gets 503.
  */
 #include "config.h"
 
@@ -59,9 +61,9 @@ struct keycache {
 	int64_t		 ttl_ms;
 	double		 tokens, rate;
 	int64_t		 refill_ms;
-	int64_t		 retry_ms;	/* no lookup before, after a failure */
-	struct shm	*shm;		/* NULL: no host generation to follow */
-	uint64_t	 gen;
+	int64_t		 retry_ms;	/* failing: no lookup before; else 0 */
+	struct shm	*shm;		/* NULL: no host changes to follow */
+	uint64_t	 changes;	/* the host's key changes seen */
 	char		*secret;	/* NULL: MACs cannot be checked */
 	struct keyset	 old;
 };
@@ -114,33 +116,35 @@ keyset_sort(struct keyset *s)
  * Reads the old keys when due: all of them at first and every
  * KEYSET_RELOAD_MS (which forgets revoked ones and catches rows committed
  * out of id order), those added since every KEYSET_POLL_MS. A failed read
- * keeps what was loaded.
+ * keeps what was loaded. Returns 0, or -1 when the database failed.
  */
-static void
+static int
 keyset_refresh(struct keyset *s, struct db *db, int64_t now_ms)
 {
 	struct keyset	 t;
+	size_t		 n = s->n;
 
 	if (s->loaded && now_ms < s->reload_ms) {
 		if (now_ms < s->poll_ms)
-			return;
+			return 0;
 		s->poll_ms = now_ms + KEYSET_POLL_MS;
-		size_t n = s->n;
-		if (key_legacy(db, s->last_id, keyset_add, s) == -1)
+		if (key_legacy(db, s->last_id, keyset_add, s) == -1) {
 			s->n = n;
-		else if (s->n > n)
+			return -1;
+		}
+		if (s->n > n)
 			keyset_sort(s);
-		return;
+		return 0;
 	}
 	if (!s->loaded && now_ms < s->poll_ms)
-		return;
+		return 0;
 	memset(&t, 0, sizeof(t));
 	if (key_legacy(db, 0, keyset_add, &t) == -1) {
 		free(t.h);
 		log_warnx("keys made before MACs: not loaded: %s", db_error(db));
 		s->poll_ms = now_ms + (s->loaded ? KEYSET_POLL_MS :
 		    KEYSET_RETRY_MS);
-		return;
+		return -1;
 	}
 	keyset_sort(&t);
 	free(s->h);
@@ -148,6 +152,7 @@ keyset_refresh(struct keyset *s, struct db *db, int64_t now_ms)
 	s->loaded = 1;
 	s->poll_ms = now_ms + KEYSET_POLL_MS;
 	s->reload_ms = now_ms + KEYSET_RELOAD_MS;
+	return 0;
 }
 
 static int
@@ -177,7 +182,7 @@ keycache_new(const struct config *cfg, struct db *db, struct shm *shm)
 	kc->rate = kc->tokens = (double)cfg->key_lookup_rate;
 	kc->refill_ms = mono_ms();
 	kc->shm = shm;
-	kc->gen = shm != NULL ? shm_keys_generation(shm) : 0;
+	kc->changes = shm != NULL ? shm_keys_generation(shm) : 0;
 	if ((why = key_secret_problem(cfg->key_secret)) != NULL) {
 		log_warnx("%s: no API key can be checked without the database, "
 		    "so a flood of made-up keys is only slowed to "
@@ -244,6 +249,19 @@ keycache_slot(struct kc_entry *set, int found)
 	return set[0].at_ms <= set[1].at_ms ? &set[0] : &set[1];
 }
 
+/* Drops the key whose hash starts with the 8 bytes of word (shm.c). */
+static void
+keycache_forget(void *arg, uint64_t word)
+{
+	struct keycache	*kc = arg;
+	struct kc_entry	*set = &kc->e[(word % kc->sets) * 2];
+	int		 i;
+
+	for (i = 0; i < 2; i++)
+		if (set[i].used && hash_word(set[i].hash) == word)
+			set[i].used = 0;
+}
+
 /*
  * Authenticates key at now_ms (monotonic) and now (wall clock). Returns
  * KEY_OK with *k filled, KEY_INVALID for a malformed, unknown, revoked or
@@ -256,14 +274,14 @@ keycache_get(struct keycache *kc, struct db *db, const char *key,
 	unsigned char	 hash[KEY_HASH_LEN];
 	struct kc_entry	*set, *e = NULL;
 	struct apikey	 got;
-	uint64_t	 gen;
 	int		 ours = 0, rc, i;
 
 	if (!key_format_valid(key))
 		return KEY_INVALID;
 	key_hash(key, hash);
 	if (kc->secret != NULL) {
-		keyset_refresh(&kc->old, db, now_ms);
+		if (now_ms >= kc->retry_ms)
+			keyset_refresh(&kc->old, db, now_ms);
 		if (key_mac_valid(kc->secret, key))
 			ours = 1;
 		else if (kc->old.loaded) {
@@ -272,12 +290,10 @@ keycache_get(struct keycache *kc, struct db *db, const char *key,
 			ours = 1;
 		}
 	}
-	if (kc->shm != NULL && (gen = shm_keys_generation(kc->shm)) !=
-	    kc->gen) {
+	if (kc->shm != NULL && shm_keys_generation(kc->shm) != kc->changes &&
+	    shm_keys_since(kc->shm, &kc->changes, keycache_forget, kc) == -1)
 		for (i = 0; i < (int)(kc->sets * 2); i++)
 			kc->e[i].used = 0;
-		kc->gen = gen;
-	}
 
 	set = &kc->e[(hash_word(hash) % kc->sets) * 2];
 	for (i = 0; i < 2; i++)
@@ -292,12 +308,19 @@ keycache_get(struct keycache *kc, struct db *db, const char *key,
 	}
 	if (!ours && (e == NULL || !e->found) && !keycache_budget(kc, now_ms))
 		return e != NULL ? KEY_INVALID : KEY_UNAVAILABLE;
-	if ((rc = key_lookup(db, hash, &got)) == -1) {
+	/*
+	 * A connection lost since the last lookup (a restarted server) is
+	 * worth one more try on a new one: a lookup only reads.
+	 */
+	if ((rc = key_lookup(db, hash, &got)) == -1 && kc->retry_ms == 0)
+		rc = key_lookup(db, hash, &got);
+	if (rc == -1) {
 		kc->retry_ms = now_ms + KEYCACHE_RETRY_MS;
 		if (e != NULL && e->found)
 			goto check;	/* serve the stale entry */
 		return KEY_UNAVAILABLE;
 	}
+	kc->retry_ms = 0;
 	if (e == NULL && (e = keycache_slot(set, rc == 1)) == NULL)
 		return KEY_INVALID;	/* unknown, and not worth a slot */
 	memcpy(e->hash, hash, KEY_HASH_LEN);

@@ -19,7 +19,8 @@
     "UNIX_TIMESTAMP(k.created_at), UNIX_TIMESTAMP(k.last_used_at), " \
     "UNIX_TIMESTAMP(k.expires_at), UNIX_TIMESTAMP(k.revoked_at), " \
     "UNIX_TIMESTAMP(k.rotated_at), " \
-    "k.expires_at IS NOT NULL AND k.expires_at <= UTC_TIMESTAMP()"
+    "k.expires_at IS NOT NULL AND k.expires_at <= UTC_TIMESTAMP(), " \
+    "k.key_hash"
 
 static const char *const sql_insert = "INSERT INTO eco_api_keys "
     "(user_id, key_hash, prefix, name, created_at, expires_at, key_format) "
@@ -103,6 +104,8 @@ key_fill(struct dbres *r, struct keyinfo *k)
 	k->expires = (time_t)db_int(r, 6);
 	k->revoked = (time_t)db_int(r, 7);
 	k->rotated = (time_t)db_int(r, 8);
+	if (db_len(r, 10) == KEY_HASH_LEN)
+		memcpy(k->hash, db_str(r, 10), KEY_HASH_LEN);
 	return (int)db_int(r, 9);
 }
 
@@ -131,14 +134,6 @@ key_read(struct db *db, const char *sql, unsigned long long id,
 	return rc;
 }
 
-/* Key id, if owner (NULL: anyone) owns it. Returns 1, 0 when not, -1. */
-int
-key_get(struct db *db, unsigned long long id, const char *owner,
-    struct keyinfo *k)
-{
-	return key_read(db, sql_get, id, owner, k, NULL);
-}
-
 /*
  * Within a transaction: locks user's row, checks the live-key limit
  * (extra: live keys the change adds) and inserts a new key. Returns 0
@@ -149,7 +144,6 @@ key_insert(struct db *db, const struct key_op *op, const char *user,
     const char *name, time_t expires, int extra, char key[KEY_LEN + 1],
     struct keyinfo *k)
 {
-	unsigned char	 hash[KEY_HASH_LEN];
 	long long	 live;
 	int		 rc;
 
@@ -164,8 +158,8 @@ key_insert(struct db *db, const struct key_op *op, const char *user,
 	}
 	if (key_generate(op->secret, key) == -1)
 		return KEY_ERR_DB;
-	key_hash(key, hash);
 	memset(k, 0, sizeof(*k));
+	key_hash(key, k->hash);
 	strlcpy_(k->prefix, key, sizeof(k->prefix));
 	strlcpy_(k->user_id, user, sizeof(k->user_id));
 	if (name != NULL)
@@ -173,7 +167,7 @@ key_insert(struct db *db, const struct key_op *op, const char *user,
 	k->expires = expires;
 	k->created = time(NULL);
 
-	struct dbp p[5] = { DBP_S(user), DBP_B(hash, sizeof(hash)),
+	struct dbp p[5] = { DBP_S(user), DBP_B(k->hash, KEY_HASH_LEN),
 	    DBP_S(k->prefix), DBP_SNULL(name),
 	    expires ? DBP_I(expires) : DBP_NUL };
 	if (db_exec_id(db, sql_insert, p, 5, &k->id) == -1)
@@ -262,13 +256,14 @@ fail:
  * user, name and expiry; the old key keeps working for grace seconds
  * (its expiry is brought forward, never pushed back). With a grace, both
  * are live for a while and count against op->max_live. Returns 0 with the
- * new key and what is stored of it in *k, or a negative enum key_err.
+ * new key, what is stored of it in *k and the old key as it is now in
+ * *old, or a negative enum key_err.
  */
 int
 key_rotate(struct db *db, const struct key_op *op, unsigned long long id,
-    long long grace, char key[KEY_LEN + 1], struct keyinfo *k)
+    long long grace, char key[KEY_LEN + 1], struct keyinfo *k,
+    struct keyinfo *old)
 {
-	struct keyinfo	 old;
 	char		 detail[160];
 	int		 rc, expired;
 
@@ -276,27 +271,28 @@ key_rotate(struct db *db, const struct key_op *op, unsigned long long id,
 		return KEY_ERR_NOSECRET;
 	if (db_begin(db) == -1)
 		return KEY_ERR_DB;
-	rc = key_read(db, sql_get_lock, id, op->owner, &old, &expired);
+	rc = key_read(db, sql_get_lock, id, op->owner, old, &expired);
 	if (rc != 1)
 		rc = rc == 0 ? KEY_ERR_NOKEY : KEY_ERR_DB;
-	else if (old.revoked != 0)
+	else if (old->revoked != 0)
 		rc = KEY_ERR_REVOKED;
 	else if (expired)
 		rc = KEY_ERR_EXPIRED;
-	else if (old.rotated != 0)
+	else if (old->rotated != 0)
 		rc = KEY_ERR_ROTATED;
 	else
-		rc = key_insert(db, op, old.user_id, old.name[0] ? old.name :
-		    NULL, old.expires, grace > 0, key, k);
+		rc = key_insert(db, op, old->user_id, old->name[0] ?
+		    old->name : NULL, old->expires, grace > 0, key, k);
 	if (rc != 0)
 		goto fail;
 	snprintf(detail, sizeof(detail), "{\"key_id\":%llu,\"prefix\":\"%s\","
-	    "\"new_key_id\":%llu,\"grace_seconds\":%lld}", old.id, old.prefix,
-	    k->id, grace);
+	    "\"new_key_id\":%llu,\"grace_seconds\":%lld}", old->id,
+	    old->prefix, k->id, grace);
 	rc = KEY_ERR_DB;
 	struct dbp p[3] = { DBP_I(grace), DBP_I(grace), DBP_I(id) };
 	if (db_exec(db, sql_rotated, p, 3, NULL) == -1 ||
-	    key_audit(db, op, "key.rotate", old.user_id, detail) == -1 ||
+	    key_audit(db, op, "key.rotate", old->user_id, detail) == -1 ||
+	    key_read(db, sql_get, id, NULL, old, NULL) != 1 ||
 	    db_commit(db) == -1)
 		goto fail;
 	return 0;

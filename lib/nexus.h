@@ -210,7 +210,7 @@ int		 multirow_exec(struct db *, const struct multirow *,
 		    const struct dbp *, size_t, unsigned long long *);
 
 /*
- * shm.c: the host's shared region (counters, key generation, refusal
+ * shm.c: the host's shared region (counters, key changes, refusal
  * marks, token buckets), a named mapping that every worker opens.
  */
 #define SHM_COUNTERS		128
@@ -221,6 +221,7 @@ int		 multirow_exec(struct db *, const struct multirow *,
 #define SHM_GAUGES		8
 #define SHM_MARKS		16384
 #define SHM_BUCKETS		1024
+#define SHM_KEY_CHANGES		256
 struct shm;
 struct shm_route_stats {
 	uint64_t	 status[SHM_STATUS_CLASSES];
@@ -233,7 +234,10 @@ struct shm	*shm_open_existing(const char *);
 void		 shm_close(struct shm *);
 int		 shm_named(const struct shm *);
 uint64_t	 shm_keys_generation(const struct shm *);
+void		 shm_keys_changed(struct shm *, const unsigned char *);
 void		 shm_keys_bump(struct shm *);
+int		 shm_keys_since(const struct shm *, uint64_t *,
+		    void (*)(void *, uint64_t), void *);
 void		 shm_mark_refused(struct shm *, const char *, time_t,
 		    long long);
 int		 shm_is_refused(struct shm *, const char *, time_t,

@@ -135,17 +135,17 @@ ctl_op(struct ctx *c, struct key_op *op, int make)
 }
 
 /*
- * Tells this host's workers (if it has any: the region exists) that a key
+ * Tells this host's workers (if it has any: the region exists) that key k
  * is no longer what they cached. Returns 1 when told, 0 when not.
  */
 static int
-ctl_keys_bump(struct ctx *c)
+ctl_key_changed(struct ctx *c, const struct keyinfo *k)
 {
 	struct shm	*s;
 
 	if ((s = shm_open_existing(c->cfg.runtime_dir)) == NULL)
 		return 0;
-	shm_keys_bump(s);
+	shm_keys_changed(s, k->hash);
 	shm_close(s);
 	return 1;
 }
@@ -240,7 +240,7 @@ cmd_key_revoke(struct ctx *c, struct opt *o)
 		return 1;
 	}
 	printf("key %llu revoked\n", o->key_id);
-	ctl_keys_bound(c, ctl_keys_bump(c));
+	ctl_keys_bound(c, ctl_key_changed(c, &k));
 	return 0;
 }
 
@@ -248,13 +248,14 @@ int
 cmd_key_rotate(struct ctx *c, struct opt *o)
 {
 	struct key_op	 op;
-	struct keyinfo	 k;
+	struct keyinfo	 k, old;
 	char		 key[KEY_LEN + 1];
 	int		 rc;
 
 	if (ctl_op(c, &op, 1) == -1)
 		return 1;
-	if ((rc = key_rotate(c->db, &op, o->key_id, o->grace_s, key, &k)) != 0) {
+	if ((rc = key_rotate(c->db, &op, o->key_id, o->grace_s, key, &k,
+	    &old)) != 0) {
 		fprintf(stderr, "nexusctl: %s\n", key_strerror(rc));
 		return 1;
 	}
@@ -262,6 +263,6 @@ cmd_key_rotate(struct ctx *c, struct opt *o)
 	explicit_bzero(key, sizeof(key));
 	fprintf(stderr, "key %llu replaces key %llu, which stops working in "
 	    "%llds\n", k.id, o->key_id, o->grace_s);
-	ctl_keys_bound(c, ctl_keys_bump(c));
+	ctl_keys_bound(c, ctl_key_changed(c, &old));
 	return 0;
 }
