@@ -15,11 +15,15 @@
 -- column is missing (information_schema, then PREPARE), so that this file
 -- can be applied again, on MySQL 8 as on MariaDB. One ALTER adds both
 -- columns and the index, so one column tells whether it ran.
+--
+-- Key names are any text of up to 100 characters (the API checks them):
+-- utf8mb4 whatever the database's default, which 001 left it to.
 SET @nexus_006 = (SELECT IF(COUNT(*) = 0,
   'ALTER TABLE eco_api_keys
      ADD COLUMN key_format TINYINT UNSIGNED NOT NULL DEFAULT 0,
      ADD COLUMN rotated_at DATETIME NULL,
-     ADD KEY eco_api_keys_format (key_format, id)',
+     ADD KEY eco_api_keys_format (key_format, id),
+     MODIFY COLUMN name VARCHAR(100) CHARACTER SET utf8mb4 NULL',
   'DO 0')
   FROM information_schema.COLUMNS
   WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'eco_api_keys'
