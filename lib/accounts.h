@@ -75,6 +75,7 @@ struct keyinfo {
 	char		 prefix[KEY_DISPLAY + 1];
 	char		 name[KEY_NAME_BYTES + 1];	/* "": none */
 	time_t		 created, last_used, expires, revoked, rotated;	/* 0: never */
+	int		 expired;	/* by the database's clock, when read */
 	unsigned char	 hash[KEY_HASH_LEN];
 };
 /* Who changes keys, and under which rules (key_create, _revoke, _rotate). */

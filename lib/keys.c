@@ -54,13 +54,17 @@ static const char *const sql_legacy = "SELECT id, key_hash "
     "AND revoked_at IS NULL AND "
     "(expires_at IS NULL OR expires_at > UTC_TIMESTAMP()) ORDER BY id";
 
-/* The key's state as of now: "active", "rotating", "expired", "revoked". */
+/*
+ * The key's state as of now: "active", "rotating", "expired", "revoked".
+ * Expired by either clock: the database's, which set the expiry of a key
+ * rotated without grace to its own "now", or ours.
+ */
 const char *
 key_state(const struct keyinfo *k, time_t now)
 {
 	if (k->revoked != 0)
 		return "revoked";
-	if (k->expires != 0 && k->expires <= now)
+	if (k->expired || (k->expires != 0 && k->expires <= now))
 		return "expired";
 	if (k->rotated != 0)
 		return "rotating";
@@ -90,8 +94,8 @@ key_strerror(int rc)
 	}
 }
 
-/* Reads a row of KEY_COLUMNS; returns whether it has expired. */
-static int
+/* Reads a row of KEY_COLUMNS. */
+static void
 key_fill(struct dbres *r, struct keyinfo *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -104,29 +108,27 @@ key_fill(struct dbres *r, struct keyinfo *k)
 	k->expires = (time_t)db_int(r, 6);
 	k->revoked = (time_t)db_int(r, 7);
 	k->rotated = (time_t)db_int(r, 8);
+	k->expired = (int)db_int(r, 9);
 	if (db_len(r, 10) == KEY_HASH_LEN)
 		memcpy(k->hash, db_str(r, 10), KEY_HASH_LEN);
-	return (int)db_int(r, 9);
 }
 
 /*
- * Reads key id (locking its row with lock, in a transaction) if owner is
- * NULL or owns it. Returns 1 with *k (and *expired), 0 or -1.
+ * Reads key id with sql (sql_get_lock: locking its row, in a transaction)
+ * if owner is NULL or owns it. Returns 1 with *k, 0 or -1.
  */
 static int
 key_read(struct db *db, const char *sql, unsigned long long id,
-    const char *owner, struct keyinfo *k, int *expired)
+    const char *owner, struct keyinfo *k)
 {
 	struct dbp	 p[1] = { DBP_I(id) };
 	struct dbres	*r;
-	int		 rc, exp;
+	int		 rc;
 
 	if ((r = db_query(db, sql, p, 1)) == NULL)
 		return -1;
 	if ((rc = db_next(r)) == 1) {
-		exp = key_fill(r, k);
-		if (expired != NULL)
-			*expired = exp;
+		key_fill(r, k);
 		if (owner != NULL && strcmp(owner, k->user_id) != 0)
 			rc = 0;
 	}
@@ -229,7 +231,7 @@ key_revoke(struct db *db, const struct key_op *op, unsigned long long id,
 
 	if (db_begin(db) == -1)
 		return KEY_ERR_DB;
-	if ((rc = key_read(db, sql_get_lock, id, op->owner, k, NULL)) != 1) {
+	if ((rc = key_read(db, sql_get_lock, id, op->owner, k)) != 1) {
 		rc = rc == 0 ? KEY_ERR_NOKEY : KEY_ERR_DB;
 		goto fail;
 	}
@@ -242,7 +244,7 @@ key_revoke(struct db *db, const struct key_op *op, unsigned long long id,
 	rc = KEY_ERR_DB;
 	if (db_exec(db, sql_revoke, p, 1, NULL) == -1 ||
 	    key_audit(db, op, "key.revoke", k->user_id, detail) == -1 ||
-	    key_read(db, sql_get, id, NULL, k, NULL) != 1 ||
+	    key_read(db, sql_get, id, NULL, k) != 1 ||
 	    db_commit(db) == -1)
 		goto fail;
 	return 0;
@@ -265,18 +267,18 @@ key_rotate(struct db *db, const struct key_op *op, unsigned long long id,
     struct keyinfo *old)
 {
 	char		 detail[160];
-	int		 rc, expired;
+	int		 rc;
 
 	if (key_secret_problem(op->secret) != NULL)
 		return KEY_ERR_NOSECRET;
 	if (db_begin(db) == -1)
 		return KEY_ERR_DB;
-	rc = key_read(db, sql_get_lock, id, op->owner, old, &expired);
+	rc = key_read(db, sql_get_lock, id, op->owner, old);
 	if (rc != 1)
 		rc = rc == 0 ? KEY_ERR_NOKEY : KEY_ERR_DB;
 	else if (old->revoked != 0)
 		rc = KEY_ERR_REVOKED;
-	else if (expired)
+	else if (old->expired)
 		rc = KEY_ERR_EXPIRED;
 	else if (old->rotated != 0)
 		rc = KEY_ERR_ROTATED;
@@ -292,7 +294,7 @@ key_rotate(struct db *db, const struct key_op *op, unsigned long long id,
 	struct dbp p[3] = { DBP_I(grace), DBP_I(grace), DBP_I(id) };
 	if (db_exec(db, sql_rotated, p, 3, NULL) == -1 ||
 	    key_audit(db, op, "key.rotate", old->user_id, detail) == -1 ||
-	    key_read(db, sql_get, id, NULL, old, NULL) != 1 ||
+	    key_read(db, sql_get, id, NULL, old) != 1 ||
 	    db_commit(db) == -1)
 		goto fail;
 	return 0;
