@@ -93,6 +93,8 @@ node_start() {
 		# A joiner's rsync daemon would drop root for nobody, who may not
 		# write the datadir: the node runs as mysql, as Debian's does.
 		id mysql >/dev/null 2>&1 || die "no mysql user (mariadb-server makes it)"
+		runuser -u mysql -- test -x "$DIR" ||
+			die "the mysql user cannot reach $DIR: let it search every parent (chmod o+x)"
 		touch "$DIR/logs/node$k.err"
 		chown -R mysql:mysql "$d" "$DIR/logs/node$k.err"
 		args+=(--user=mysql)
