@@ -3,9 +3,10 @@
 #
 #   ./dev.sh up      install what is missing, build, start MariaDB, the
 #                    workers and nginx under .dev/ (PORT, default 8080),
-#                    migrate, create demo users and keys, print curl examples;
-#                    CLUSTER=3 ./dev.sh up: on a 3-node Galera cluster with
-#                    two worker pools (two "hosts") behind nginx
+#                    migrate, create demo users and keys, print curl
+#                    examples and portal sign-in links; CLUSTER=3 ./dev.sh
+#                    up: on a 3-node Galera cluster with two worker pools
+#                    (two "hosts") behind nginx
 #   ./dev.sh down    stop what up started
 #   ./dev.sh test    install, build and run every test (make check)
 #   ./dev.sh ctl ... run nexusctl against the dev stack
@@ -15,11 +16,14 @@ cd "$(dirname "$0")"
 top=$(pwd)
 dev=$top/.dev
 
-# Everything the build, the stack and the tests need, by Debian package.
+# Everything the build, the stack and the tests need, by Debian package
+# (Chart.js for the portal's charts; the headless browser and the WebSocket
+# client for its browser tests).
 PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libmariadb-dev libjson-c-dev libjwt-dev
 	libcurl4-openssl-dev libssl-dev check
 	mariadb-server mariadb-client nginx-light python3 curl wrk
+	libjs-chart.js chromium-headless-shell python3-websocket
 	galera-4 rsync iproute2)	# the cluster: rsync state transfer uses ss
 
 deps() {
@@ -86,10 +90,18 @@ up() {
 	mkdir -p "$dev"
 	tests/stack.sh start "$dev" "${PORT:-8080}" 2
 	. "$dev/env"
+	# A .dev/ made before the portal lacks the sign-in links' address.
+	grep -q '^public_url' "$dev/nexus.conf" ||
+		echo "public_url = $NEXUS_URL" >>"$dev/nexus.conf"
 	demo
-	local pro_jwt admin_jwt
+	local pro_jwt admin_jwt u
 	pro_jwt=$(ctl token create --user "$PRO_USER" --ttl 86400)
 	admin_jwt=$(ctl token create --user "$ADMIN_USER" --ttl 86400)
+	local -A link
+	for u in FREE PRO ENT ADMIN; do
+		local id=${u}_USER
+		link[$u]=$(ctl token create --user "${!id}" --ttl 86400 --link)
+	done
 	cat <<-EOT
 
 		nexus-usage is up on $NEXUS_URL (data, logs and demo keys under .dev/)
@@ -109,6 +121,12 @@ up() {
 		  curl -s -H 'Authorization: Bearer $pro_jwt' '$NEXUS_URL/api/usage/history?days=7'
 		  curl -s -H 'Authorization: Bearer $admin_jwt' $NEXUS_URL/api/admin/analytics/overview
 		  curl -s -H 'Authorization: Bearer $admin_jwt' '$NEXUS_URL/api/admin/analytics/users?sort=calls&order=desc'
+
+		The portal, $NEXUS_URL/portal/ (sign-in links for a day; open one in a browser):
+		  free        ${link[FREE]}
+		  pro         ${link[PRO]}
+		  enterprise  ${link[ENT]}
+		  admin       ${link[ADMIN]}
 
 		Stop it with ./dev.sh down; run nexusctl with ./dev.sh ctl ...
 	EOT

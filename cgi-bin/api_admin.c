@@ -72,7 +72,7 @@ user_add(void *arg, const struct admin_user *u)
 }
 
 static json_object *
-ledger(const struct admin_overview *o, enum admin_ledger state)
+ledger(const struct admin_overview *o, enum ledger_state state)
 {
 	json_object	*m = money(o->ledger_cents[state]);
 
@@ -95,7 +95,7 @@ api_admin_overview(struct request *r)
 	time_t			 now = time(NULL);
 	size_t			 i;
 
-	if (admin_period_ready(r->srv->db, now) == -1 ||
+	if (period_ready(r->srv->db, now) == -1 ||
 	    admin_overview(r->srv->db, now, &ov) == -1) {
 		log_warnx("admin overview: %s", db_error(r->srv->db));
 		resp_error(r, 503, "unavailable", "database unavailable");
@@ -147,7 +147,7 @@ api_admin_overview(struct request *r)
 }
 
 /* Appends s percent-encoded (RFC 3986 2.1: all but unreserved). */
-static void
+static int
 url_encode(struct buf *b, const char *s)
 {
 	static const char	 hex[] = "0123456789ABCDEF";
@@ -158,38 +158,51 @@ url_encode(struct buf *b, const char *s)
 
 		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 		    (c >= '0' && c <= '9') || strchr("-._~", c) != NULL) {
-			buf_add(b, s, 1);
+			if (buf_add(b, s, 1) == -1)
+				return -1;
 			continue;
 		}
 		e[0] = '%';
 		e[1] = hex[c >> 4];
 		e[2] = hex[c & 15];
-		buf_add(b, e, 3);
+		if (buf_add(b, e, 3) == -1)
+			return -1;
 	}
+	return 0;
 }
 
-/* The users page path for page with q's size, sort and filters. */
-static json_object *
-page_link(const struct admin_query *q, long long page)
+/*
+ * Adds links[name]: the users page path for page with q's size, sort and
+ * filters, or null for page 0. Returns 0 or -1.
+ */
+static int
+link_add(json_object *links, const char *name, const struct admin_query *q,
+    long long page)
 {
-	json_object	*o;
 	struct buf	 b;
+	int		 rc = -1;
 
+	if (page == 0) {
+		json_object_object_add(links, name, NULL);
+		return 0;
+	}
 	buf_init(&b, 4096);
-	buf_printf(&b, USERS_PATH "?page=%lld&per_page=%lld&sort=%s&order=%s",
-	    page, q->per_page, admin_sort_name(q->sort),
-	    q->desc ? "desc" : "asc");
-	if (q->plan != NULL) {
-		buf_addstr(&b, "&plan=");
-		url_encode(&b, q->plan);
-	}
-	if (q->search != NULL) {
-		buf_addstr(&b, "&search=");
-		url_encode(&b, q->search);
-	}
-	o = json_object_new_string_len(b.data, (int)b.len);
+	if (buf_printf(&b, USERS_PATH "?page=%lld&per_page=%lld&sort=%s"
+	    "&order=%s", page, q->per_page, admin_sort_name(q->sort),
+	    q->desc ? "desc" : "asc") == -1)
+		goto out;
+	if (q->plan != NULL && (buf_addstr(&b, "&plan=") == -1 ||
+	    url_encode(&b, q->plan) == -1))
+		goto out;
+	if (q->search != NULL && (buf_addstr(&b, "&search=") == -1 ||
+	    url_encode(&b, q->search) == -1))
+		goto out;
+	json_object_object_add(links, name,
+	    json_object_new_string_len(b.data, (int)b.len));
+	rc = 0;
+out:
 	buf_free(&b);
-	return o;
+	return rc;
 }
 
 /*
@@ -239,7 +252,7 @@ users_query(struct request *r, struct admin_query *q,
 	case 1:
 		if (*plan == '\0')
 			break;
-		if ((rc = admin_plan_exists(r->srv->db, plan)) == 1) {
+		if ((rc = plan_exists(r->srv->db, plan)) == 1) {
 			q->plan = plan;
 			break;
 		}
@@ -286,7 +299,7 @@ api_admin_users(struct request *r)
 	if (users_query(r, &q, plan, search) == -1)
 		return;
 	rows = json_object_new_array();
-	if (admin_period_ready(r->srv->db, now) == -1 ||
+	if (period_ready(r->srv->db, now) == -1 ||
 	    admin_users(r->srv->db, now, &q, &total, user_add, rows) == -1) {
 		log_warnx("admin users: %s", db_error(r->srv->db));
 		json_object_put(rows);
@@ -315,16 +328,17 @@ api_admin_users(struct request *r)
 
 	/* prev from past the end leads back to the last page. */
 	links = json_object_new_object();
-	json_object_object_add(links, "self", page_link(&q, q.page));
-	json_object_object_add(links, "first", page_link(&q, 1));
-	json_object_object_add(links, "prev", q.page > 1 ?
-	    page_link(&q, q.page - 1 < pages ? q.page - 1 :
-	    (pages > 0 ? pages : 1)) : NULL);
-	json_object_object_add(links, "next", q.page < pages ?
-	    page_link(&q, q.page + 1) : NULL);
-	json_object_object_add(links, "last", page_link(&q,
-	    pages > 0 ? pages : 1));
 	json_object_object_add(o, "links", links);
 	json_object_object_add(o, "users", rows);
+	if (link_add(links, "self", &q, q.page) == -1 ||
+	    link_add(links, "first", &q, 1) == -1 ||
+	    link_add(links, "prev", &q, q.page > 1 ? (q.page - 1 < pages ?
+	    q.page - 1 : (pages > 0 ? pages : 1)) : 0) == -1 ||
+	    link_add(links, "next", &q, q.page < pages ? q.page + 1 : 0) == -1 ||
+	    link_add(links, "last", &q, pages > 0 ? pages : 1) == -1) {
+		json_object_put(o);
+		resp_error(r, 500, "internal", "page links too long");
+		return;
+	}
 	resp_json(r, 200, o);
 }

@@ -10,25 +10,6 @@
 #include "web.h"
 
 /*
- * AUTH_CRON: "Authorization: Bearer <cron_secret>", compared in constant
- * time (RFC 6750 section 2.1). No secret configured means nobody gets in.
- * Returns 0 when allowed, -1 after answering 401.
- */
-int
-api_cron_auth(struct request *r)
-{
-	const char	*token = auth_bearer(r);
-	const char	*secret = r->srv->cfg->cron_secret;
-
-	if (token != NULL && secret != NULL && ct_equal(token, secret))
-		return 0;
-	resp_header(r, "WWW-Authenticate", "Bearer realm=\"nexus-cron\"");
-	resp_error(r, 401, "unauthorized",
-	    "this endpoint needs Authorization: Bearer <CRON_SECRET>");
-	return -1;
-}
-
-/*
  * POST /api/cron/process-overage[?dry_run=1][&period=YYYY-MM]: answers
  * the run's summary (200, also when some users failed: see "status"),
  * 409 when another run holds the lock, 500 when it could not run.

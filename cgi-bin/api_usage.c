@@ -16,7 +16,6 @@
 #define HISTORY_DAYS_DEF	30
 #define ROUTES_DAYS_MAX		90
 #define ROUTES_DAYS_DEF		7
-#define MICROS_PER_CENT		10000
 
 static void
 add_int(json_object *o, const char *k, long long v)
@@ -80,9 +79,9 @@ static int
 current_get(struct request *r, time_t now, struct usage_current *c)
 {
 	switch (usage_current(r->srv->db, r->user_id, now, c)) {
-	case USER_OK:
+	case REPORT_OK:
 		return 0;
-	case USER_ERR_NOUSER:	/* deleted since auth_user() */
+	case REPORT_NOUSER:	/* deleted since auth_user() */
 		resp_error(r, 404, "not_found", "no such user");
 		return -1;
 	default:
@@ -208,7 +207,7 @@ api_usage_endpoints(struct request *r)
 	}
 	o = json_object_new_object();
 	add_int(o, "days", days);
-	add_date(o, "from", day_start(now) - (time_t)(days - 1) * 86400);
+	add_date(o, "from", day_start(now) - (time_t)(days - 1) * DAY_SECONDS);
 	add_date(o, "to", day_start(now));
 	add_int(o, "calls", (long long)a.calls);
 	add_int(o, "errors", (long long)a.errors);

@@ -1,6 +1,7 @@
 /*
- * Who is calling: the user behind a bearer JWT (RFC 6750). The admin
- * check (AUTH_ADMIN) builds on auth_user().
+ * The bearer authenticators (RFC 6750): the user behind a JWT
+ * (AUTH_USER), an admin among users (AUTH_ADMIN) and the cron secret
+ * (AUTH_CRON). API keys have their own path, in apikey.c.
  */
 #include "config.h"
 
@@ -120,4 +121,23 @@ auth_admin(struct request *r)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * AUTH_CRON: "Authorization: Bearer <cron_secret>", compared in constant
+ * time (RFC 6750 section 2.1). No secret configured means nobody gets in.
+ * Returns 0 when allowed, -1 after answering 401.
+ */
+int
+auth_cron(struct request *r)
+{
+	const char	*token = auth_bearer(r);
+	const char	*secret = r->srv->cfg->cron_secret;
+
+	if (token != NULL && secret != NULL && ct_equal(token, secret))
+		return 0;
+	resp_header(r, "WWW-Authenticate", "Bearer realm=\"nexus-cron\"");
+	resp_error(r, 401, "unauthorized",
+	    "this endpoint needs Authorization: Bearer <CRON_SECRET>");
+	return -1;
 }

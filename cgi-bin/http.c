@@ -13,7 +13,6 @@
 
 #include "web.h"
 
-#define QUERY_VALUE_MAX	1024
 #define BODY_OUT_MAX	(8 * 1024 * 1024)
 
 void
@@ -52,7 +51,10 @@ req_param(const struct request *r, const char *name)
 	return NULL;
 }
 
-/* Returns the request header ("X-API-Key") or NULL; CGI maps it to HTTP_X_API_KEY. */
+/*
+ * Returns the request header ("X-API-Key") or NULL; CGI passes it as
+ * HTTP_X_API_KEY.
+ */
 const char *
 req_header(const struct request *r, const char *header)
 {
@@ -106,15 +108,32 @@ http_path_from_uri(const char *uri, char *path, size_t n, const char **query)
 	return 0;
 }
 
-static int
-hexval(int c)
+/*
+ * Decodes the len bytes at s, percent-escapes (RFC 3986 2.1) and, with
+ * plus set, '+' as a space (a form's query), into dst (size n). Returns
+ * 0, or -1 for a bad or NUL escape or a value that does not fit.
+ */
+int
+http_pct_decode(const char *s, size_t len, int plus, char *dst, size_t n)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	unsigned char	 c;
+	size_t		 i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == '%') {
+			if (len - i < 3 || hex_decode(s + i + 1, 1, &c) == -1 ||
+			    c == 0)
+				return -1;
+			i += 2;
+		} else if (c == '+' && plus)
+			c = ' ';
+		if (o + 1 >= n)
+			return -1;
+		dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return 0;
 }
 
 /*
@@ -125,29 +144,15 @@ int
 req_query(const struct request *r, const char *name, char *dst, size_t n)
 {
 	const char	*p = r->query, *end;
-	size_t		 nl = strlen(name), o;
+	size_t		 nl = strlen(name);
 
 	while (*p != '\0') {
 		end = p + strcspn(p, "&");
 		if ((size_t)(end - p) > nl && strncmp(p, name, nl) == 0 &&
 		    p[nl] == '=') {
-			for (p += nl + 1, o = 0; p < end; p++) {
-				int c = (unsigned char)*p;
-
-				if (c == '%') {
-					int h = end - p > 2 ? hexval(p[1]) : -1;
-					int l = h >= 0 ? hexval(p[2]) : -1;
-					if (l < 0 || (c = h * 16 + l) == 0)
-						return -1;
-					p += 2;
-				} else if (c == '+')
-					c = ' ';
-				if (o + 1 >= n)
-					return -1;
-				dst[o++] = (char)c;
-			}
-			dst[o] = '\0';
-			return 1;
+			p += nl + 1;
+			return http_pct_decode(p, (size_t)(end - p), 1, dst,
+			    n) == 0 ? 1 : -1;
 		} else if ((size_t)(end - p) == nl && strncmp(p, name, nl) == 0) {
 			dst[0] = '\0';
 			return 1;
@@ -179,16 +184,33 @@ req_query_int(struct request *r, const char *name, long long min,
 	return -1;
 }
 
+/*
+ * Adds a header. One that does not fit, or whose value has a control
+ * character (a CR or LF would start another header), is not added and
+ * breaks the response: resp_finish() turns it into a 500 rather than
+ * send it without.
+ */
 void
 resp_header(struct request *r, const char *name, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	 v[512];
+	size_t	 i;
+	int	 n;
 
 	va_start(ap, fmt);
-	vsnprintf(v, sizeof(v), fmt, ap);
+	n = vsnprintf(v, sizeof(v), fmt, ap);
 	va_end(ap);
-	buf_printf(&r->headers, "%s: %s\r\n", name, v);
+	if (n < 0 || (size_t)n >= sizeof(v))
+		goto fail;
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			goto fail;
+	if (buf_printf(&r->headers, "%s: %s\r\n", name, v) == 0)
+		return;
+fail:
+	log_warnx("response header %s: too long or not a field value", name);
+	r->broken = 1;
 }
 
 /* Sets the status and serialises obj as the body; takes obj's reference. */
@@ -205,6 +227,7 @@ resp_json(struct request *r, int status, json_object *obj)
 	if (buf_add(&r->out, s, len) == -1 || buf_add(&r->out, "\n", 1) == -1) {
 		r->status = 500;
 		buf_reset(&r->out);
+		/* Into the empty buffer: it fits. */
 		buf_addstr(&r->out, "{\"error\":{\"code\":\"internal\","
 		    "\"message\":\"response too large\"}}\n");
 	}
@@ -228,6 +251,19 @@ resp_error(struct request *r, int status, const char *code,
 	json_object_object_add(e, "message", json_object_new_string(msg));
 	json_object_object_add(o, "error", e);
 	resp_json(r, status, o);
+}
+
+/*
+ * Once the handler is done: a response that lost a header is sent as a
+ * 500 instead, with none of its headers.
+ */
+void
+resp_finish(struct request *r)
+{
+	if (!r->broken)
+		return;
+	buf_reset(&r->headers);
+	resp_error(r, 500, "internal", "the response could not be written");
 }
 
 const char *

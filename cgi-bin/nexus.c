@@ -27,6 +27,7 @@
 #include "web.h"
 
 static volatile sig_atomic_t	 stopping;
+static struct shm		*host_shm;	/* mapped before any fork */
 static pid_t			*children;
 static long long		 nchildren;
 
@@ -149,31 +150,6 @@ response_write(struct request *r, FCGX_Request *fr)
 		FCGX_PutStr(r->out.data, (int)r->out.len, fr->out);
 }
 
-/*
- * An API-key call becomes a usage event once its response is written and
- * before it is finished: a worker killed in between leaves a row for a
- * call whose client saw an error, never a 200 without a row.
- */
-static void
-usage_event(struct request *r)
-{
-	struct usage_event	 ev;
-	int64_t			 now = now_usec();
-
-	memset(&ev, 0, sizeof(ev));
-	memcpy(ev.id, r->event_id, EVENT_ID_LEN);
-	strlcpy_(ev.user_id, r->key.user_id, sizeof(ev.user_id));
-	ev.key_id = r->key.id;
-	ev.ts_ms = r->start_us / 1000;
-	strlcpy_(ev.method, r->route->method, sizeof(ev.method));
-	strlcpy_(ev.endpoint, r->route->path, sizeof(ev.endpoint));
-	ev.status = r->status;
-	ev.latency_us = (unsigned int)(now - r->start_us);
-	ev.count = r->quota.admitted && !r->quota.counted;
-	ev.limit = r->key.limit;
-	usage_record(r->srv->usage, &ev);
-}
-
 static void
 serve(struct server *srv, FCGX_Request *fr)
 {
@@ -182,9 +158,9 @@ serve(struct server *srv, FCGX_Request *fr)
 	req_init(&r, srv, fr->envp);
 	if (request_read(&r, fr) == 0)
 		route_dispatch(&r);
+	resp_finish(&r);
 	response_write(&r, fr);
-	if (r.key.id != 0)
-		usage_event(&r);
+	route_after(&r);	/* e.g. an API-key call's usage event */
 	FCGX_Finish_r(fr);
 	req_free(&r);
 }
@@ -207,6 +183,13 @@ worker_run(struct config *cfg, int fd)
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	srv.listen_fd = fd;
+	srv.shm = host_shm;
+	if (shm_worker_join(srv.shm) == -1)
+		log_warnx("no worker slot left in the shared region");
+	if (random_bytes(srv.event_prefix, sizeof(srv.event_prefix)) == -1) {
+		log_warnx("no randomness for usage event ids: not serving");
+		return 1;
+	}
 	srv.db = db_open(cfg);
 	srv.keys = keycache_new((size_t)cfg->key_cache_size, cfg->key_cache_ttl,
 	    cfg->key_lookup_rate);
@@ -372,6 +355,18 @@ main(int argc, char *argv[])
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/*
+	 * The host's shared region, mapped once here: our workers inherit it,
+	 * and workers that a web server spawns open the same file.
+	 */
+	if (cfg.runtime_dir != NULL && mkdir(cfg.runtime_dir, 0750) == -1 &&
+	    errno != EEXIST)
+		log_warnx("%s: %s", cfg.runtime_dir, strerror(errno));
+	if ((host_shm = shm_open_host(cfg.runtime_dir)) == NULL) {
+		log_warnx("runtime_dir %s is unusable: not starting",
+		    cfg.runtime_dir != NULL ? cfg.runtime_dir : "(unset)");
+		return 1;
 	}
 	if (listen_on == NULL) {
 		rc = worker_run(&cfg, 0);

@@ -1,7 +1,8 @@
 /*
- * The route table: (method, path) -> what auth it needs and its handler.
- * Routing is on the path of REQUEST_URI, which nginx and Apache both pass
- * unchanged (SCRIPT_NAME/PATH_INFO differ between them).
+ * The route table: (method, path) -> what auth it needs and its handler;
+ * and the authentication kinds: how each is checked and what follows
+ * the response. Routing is on the path of REQUEST_URI, which nginx and
+ * Apache both pass unchanged (SCRIPT_NAME/PATH_INFO differ between them).
  */
 #include "config.h"
 
@@ -23,55 +24,125 @@ static const struct route routes[] = {
 	{ "POST", "/api/cron/process-overage",	AUTH_CRON,  api_cron_overage },
 };
 
-#define NROUTES	(sizeof(routes) / sizeof(routes[0]))
+static const struct auth auths[] = {
+	{ AUTH_NONE,	NULL,		NULL },
+	{ AUTH_KEY,	apikey_auth,	apikey_record },	/* apikey.c */
+	{ AUTH_USER,	auth_user,	NULL },			/* auth.c */
+	{ AUTH_ADMIN,	auth_admin,	NULL },
+	{ AUTH_CRON,	auth_cron,	NULL },
+};
 
+#define NROUTES	(sizeof(routes) / sizeof(routes[0]))
+#define NAUTHS	(sizeof(auths) / sizeof(auths[0]))
+
+static const struct auth *
+auth_find(enum auth_kind kind)
+{
+	size_t	 i;
+
+	for (i = 0; i < NAUTHS; i++)
+		if (auths[i].kind == kind)
+			return &auths[i];
+	return NULL;
+}
+
+/*
+ * Matches path against a route's pattern, in which a "{name}" segment
+ * takes any one segment of the path: percent-decoded, 1 to PATH_PARAM_MAX
+ * bytes. Returns 1 with the values captured in p[0..*np - 1], or 0.
+ */
+int
+route_match(const char *pattern, const char *path, struct path_param *p,
+    size_t *np)
+{
+	size_t	 pl, sl;
+
+	*np = 0;
+	while (*pattern == '/' && *path == '/') {
+		pattern++;
+		path++;
+		pl = strcspn(pattern, "/");
+		sl = strcspn(path, "/");
+		if (pl > 2 && pattern[0] == '{' && pattern[pl - 1] == '}') {
+			if (*np == PATH_PARAMS_MAX || sl == 0 ||
+			    http_pct_decode(path, sl, 0, p[*np].value,
+			    sizeof(p[*np].value)) == -1)
+				return 0;
+			p[*np].name = pattern + 1;
+			p[*np].namelen = pl - 2;
+			(*np)++;
+		} else if (pl != sl || strncmp(pattern, path, pl) != 0)
+			return 0;
+		pattern += pl;
+		path += sl;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+/* The value the route's "{name}" segment captured, or NULL. */
+const char *
+req_path_param(const struct request *r, const char *name)
+{
+	size_t	 i, n = strlen(name);
+
+	for (i = 0; i < r->nparams; i++)
+		if (r->params[i].namelen == n &&
+		    strncmp(r->params[i].name, name, n) == 0)
+			return r->params[i].value;
+	return NULL;
+}
+
+/* Adds method to the ", "-separated list unless it is there. */
+static void
+allow_add(char *allow, size_t size, const char *method)
+{
+	size_t		 ml = strlen(method), len = strlen(allow);
+	const char	*p;
+
+	for (p = allow; (p = strstr(p, method)) != NULL; p += ml)
+		if ((p == allow || p[-1] == ' ') &&
+		    (p[ml] == ',' || p[ml] == '\0'))
+			return;
+	snprintf(allow + len, size - len, "%s%s", len > 0 ? ", " : "",
+	    method);
+}
+
+/* Authenticates the caller as the route says, then runs its handler. */
 static void
 route_run(struct request *r)
 {
-	switch (r->route->auth) {
-	case AUTH_NONE:
-		r->route->handler(r);
-		return;
-	case AUTH_KEY:
-		if (auth_key(r) == 0)
-			r->route->handler(r);
-		ratelimit_headers(r);
-		return;
-	case AUTH_USER:
-		if (auth_user(r) == 0)
-			r->route->handler(r);
-		return;
-	case AUTH_ADMIN:
-		if (auth_admin(r) == 0)
-			r->route->handler(r);
-		return;
-	case AUTH_CRON:
-		if (api_cron_auth(r) == 0)
-			r->route->handler(r);
-		return;
-	default:
+	const struct auth	*a = auth_find(r->route->auth);
+
+	if (a == NULL) {
 		resp_error(r, 500, "internal", "route has no authenticator");
 		return;
 	}
+	if (a->authenticate == NULL || a->authenticate(r) == 0)
+		r->route->handler(r);
 }
 
-/* Finds the route and runs it; answers 404 or 405 (with Allow) itself. */
+/*
+ * Finds the route of r in table (the first whose method and path match)
+ * and runs it; answers 404 or 405 (with Allow) itself.
+ */
 void
-route_dispatch(struct request *r)
+route_dispatch_table(struct request *r, const struct route *table, size_t n)
 {
-	char	 allow[128] = "";
-	size_t	 i, n = 0;
+	struct path_param	 p[PATH_PARAMS_MAX];
+	char			 allow[128] = "";
+	size_t			 i, np;
 
-	for (i = 0; i < NROUTES; i++) {
-		if (strcmp(routes[i].path, r->path) != 0)
+	for (i = 0; i < n; i++) {
+		if (!route_match(table[i].path, r->path, p, &np))
 			continue;
-		if (strcmp(routes[i].method, r->method) == 0) {
-			r->route = &routes[i];
+		if (strcmp(table[i].method, r->method) == 0) {
+			r->route = &table[i];
+			memcpy(r->params, p, np * sizeof(*p));
+			r->nparams = np;
 			route_run(r);
 			return;
 		}
-		n += (size_t)snprintf(allow + n, sizeof(allow) - n, "%s%s",
-		    n > 0 ? ", " : "", routes[i].method);
+		allow_add(allow, sizeof(allow), table[i].method);
 	}
 	if (allow[0] == '\0') {
 		resp_error(r, 404, "not_found", "no such endpoint");
@@ -80,4 +151,21 @@ route_dispatch(struct request *r)
 	resp_header(r, "Allow", "%s", allow);
 	resp_error(r, 405, "method_not_allowed",
 	    "%s is not allowed here; allowed: %s", r->method, allow);
+}
+
+void
+route_dispatch(struct request *r)
+{
+	route_dispatch_table(r, routes, NROUTES);
+}
+
+/* What the route's kind does once the response is written. */
+void
+route_after(struct request *r)
+{
+	const struct auth	*a;
+
+	if (r->route != NULL && (a = auth_find(r->route->auth)) != NULL &&
+	    a->after != NULL)
+		a->after(r);
 }

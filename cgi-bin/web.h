@@ -10,8 +10,10 @@
 #include "nexus.h"
 
 #define PATH_MAX_LEN	512	/* longer request paths get 414 */
+#define PATH_PARAMS_MAX	4	/* {name} segments in a route's path */
+#define PATH_PARAM_MAX	64	/* bytes of a captured value, decoded */
 
-/* What a route needs before its handler runs. */
+/* What a route needs before its handler runs (their table: routes.c). */
 enum auth_kind {
 	AUTH_NONE,	/* open: health and liveness */
 	AUTH_KEY,	/* API key, quota, usage tracking */
@@ -28,7 +30,17 @@ struct server {
 	struct counters	*counters;
 	struct usage	*usage;
 	struct admins	*admins;	/* admin_ids, parsed once */
+	struct shm	*shm;		/* the host's shared region */
 	int		 listen_fd;
+	unsigned char	 event_prefix[8];	/* random: see apikey.c */
+	uint64_t	 event_seq;
+};
+
+/* A value a route's "{name}" path segment captured (routes.c). */
+struct path_param {
+	const char	*name;		/* in the route's path: namelen bytes */
+	size_t		 namelen;
+	char		 value[PATH_PARAM_MAX + 1];
 };
 
 /* One per accept-loop turn, freed in one place (req_free). */
@@ -42,28 +54,41 @@ struct request {
 	char		*body;
 	size_t		 bodylen;
 	int64_t		 start_us;
+	const struct route *route;
+	struct path_param params[PATH_PARAMS_MAX];
+	size_t		 nparams;
 
 	/* Who is calling, once authenticated. */
 	char		 user_id[USER_ID_MAX + 1];
 	struct apikey	 key;		/* key.id != 0: an API-key call */
 	unsigned char	 event_id[EVENT_ID_LEN];
 	struct quota	 quota;
-	int		 quota_known;
-	const struct route *route;
 
 	/* The response. */
 	int		 status;
 	struct buf	 headers;
 	struct buf	 out;
+	int		 broken;	/* a header was lost: answer 500 */
 };
 
 typedef void (*handler_fn)(struct request *);
 
 struct route {
 	const char	*method;
-	const char	*path;
+	const char	*path;		/* "{name}" segments capture a value */
 	enum auth_kind	 auth;
 	handler_fn	 handler;
+};
+
+/*
+ * An authentication kind: authenticate() returns 0 when the handler may
+ * run, -1 with the refusal answered; after() runs once the response is
+ * written, before the request is finished.
+ */
+struct auth {
+	enum auth_kind	 kind;
+	int		(*authenticate)(struct request *);	/* NULL: anyone */
+	void		(*after)(struct request *);		/* or NULL */
 };
 
 /* http.c */
@@ -80,7 +105,9 @@ void		 resp_header(struct request *, const char *, const char *, ...)
 void		 resp_json(struct request *, int, json_object *);
 void		 resp_error(struct request *, int, const char *, const char *,
 		    ...) __attribute__((format(printf, 4, 5)));
+void		 resp_finish(struct request *);
 const char	*http_reason(int);
+int		 http_pct_decode(const char *, size_t, int, char *, size_t);
 size_t		 http_params_size(char **);
 int		 http_path_from_uri(const char *, char *, size_t,
 		    const char **);
@@ -95,13 +122,20 @@ void		 api_usage_overage(struct request *);
 const char	*auth_bearer(const struct request *);
 int		 auth_user(struct request *);
 int		 auth_admin(struct request *);
+int		 auth_cron(struct request *);
 
 /* routes.c */
 void		 route_dispatch(struct request *);
+void		 route_dispatch_table(struct request *, const struct route *,
+		    size_t);
+void		 route_after(struct request *);
+int		 route_match(const char *, const char *, struct path_param *,
+		    size_t *);
+const char	*req_path_param(const struct request *, const char *);
 
 /* apikey.c */
-int		 auth_key(struct request *);
-void		 ratelimit_headers(struct request *);
+int		 apikey_auth(struct request *);
+void		 apikey_record(struct request *);
 
 /* api_secure.c */
 void		 api_ping(struct request *);
@@ -111,7 +145,6 @@ void		 api_admin_overview(struct request *);
 void		 api_admin_users(struct request *);
 
 /* api_cron.c */
-int		 api_cron_auth(struct request *);
 void		 api_cron_overage(struct request *);
 
 /* api_health.c */

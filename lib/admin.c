@@ -4,16 +4,24 @@
  *
  * Nothing here reads raw usage. Users by plan and new users come from
  * eco_users' indexes; calls and revenue from eco_usage_records, which
- * holds one row per user per period for every user (admin_period_ready
- * makes sure of it) with the plan's terms and the revenue so far;
- * overage from a covering index of the ledger. A users page walks an
- * index to the page's keys and joins only those rows (a deferred join),
- * so page 4,000 of 100,000 users costs an index walk, not a sort.
+ * holds one row per user per period for every user (period_ready makes
+ * sure of it) with the plan's terms and the revenue so far; overage from
+ * the ledger (ledger_period_states). A users page walks an index to the
+ * page's keys and joins only those rows (a deferred join), so page 4,000
+ * of 100,000 users costs an index walk, not a sort.
+ *
+ * The statements are one table, stmts[], each written whole (a users
+ * page once for both directions) with the names of its parameters in the
+ * order of its "?"s, which stmt_query() fills from a struct args. Scans
+ * are forced onto the index that holds what they read: MariaDB 10.11
+ * re-plans a prepared statement at each run and may then prefer reading
+ * every row (the calls total: 20 ms on its index, 160 ms scanning rows)
+ * or sorting every user for a deep OFFSET.
  */
 #include "config.h"
 
 #include <ctype.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,161 +102,46 @@ admins_count(const struct admins *a)
 	return a != NULL ? a->n : 0;
 }
 
-/*
- * The period's rows. A marker in eco_periods says every user got a row
- * for the period; users created later get theirs from user_create(). The
- * hot path may still create a row without the plan's terms (a user's
- * first call racing the opening): sql_unset finds those with one index
- * probe and sql_fill completes them.
- */
-static const char *const sql_opened = "SELECT 1 FROM eco_periods "
-    "WHERE period = FROM_UNIXTIME(?)";
-/* The last id of the next thousand users: one opening statement's worth. */
-static const char *const sql_open_bound = "SELECT id FROM eco_users "
-    "WHERE id > ? ORDER BY id LIMIT 1 OFFSET 999";
-static const char *const sql_open = "INSERT INTO eco_usage_records "
-    "(user_id, period, plan_id, price_cents, overage_micros, revenue_cents, "
-    "updated_at) "
-    "SELECT u.id, FROM_UNIXTIME(?), u.plan_id, p.price_cents, "
-    "p.overage_micros, p.price_cents, UTC_TIMESTAMP() "
-    "FROM eco_users u JOIN eco_plans p ON p.id = u.plan_id "
-    "WHERE u.id > ? AND (? IS NULL OR u.id <= ?) AND NOT EXISTS "
-    "(SELECT 1 FROM eco_usage_records r WHERE r.user_id = u.id "
-    "AND r.period = FROM_UNIXTIME(?)) "
-    "ON DUPLICATE KEY UPDATE "
-    "eco_usage_records.plan_id = eco_usage_records.plan_id";
-static const char *const sql_mark = "INSERT INTO eco_periods "
-    "(period, opened_at) VALUES (FROM_UNIXTIME(?), UTC_TIMESTAMP()) "
-    "ON DUPLICATE KEY UPDATE period = period";
-static const char *const sql_unset = "SELECT 1 FROM eco_usage_records "
-    "WHERE period = FROM_UNIXTIME(?) AND plan_id IS NULL LIMIT 1";
-static const char *const sql_fill = "UPDATE eco_usage_records r "
-    "JOIN eco_users u ON u.id = r.user_id "
-    "JOIN eco_plans p ON p.id = u.plan_id "
-    "SET r.price_cents = p.price_cents, r.overage_micros = p.overage_micros, "
-    "r.revenue_cents = p.price_cents + "
-    "r.overage_calls * p.overage_micros DIV 10000, r.plan_id = u.plan_id "
-    "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id IS NULL";
+/* What a statement may take, by name: the fields of struct args. */
+enum param {
+	P_END,
+	P_PERIOD,		/* the period's first second */
+	P_PERIOD_END,		/* the next period's */
+	P_PLAN,			/* a plan id, NULL: every plan */
+	P_LIKE,			/* the search's pattern, NULL: none */
+	P_LIMIT,
+	P_OFFSET
+};
+#define PARAMS_MAX	8
 
-/* The period this process has seen opened: one probe a month after that. */
-static time_t	 ready_period = -1;
+struct args {
+	long long	 period, period_end;
+	const char	*plan;
+	const char	*like;
+	long long	 limit, offset;
+};
 
-/* Returns 1 when the query yields a row, 0 when not, -1 on error. */
-static int
-exists(struct db *db, const char *sql, const struct dbp *p, size_t np)
-{
-	struct dbres	*r;
-	int		 rc;
-
-	if ((r = db_query(db, sql, p, np)) == NULL)
-		return -1;
-	rc = db_next(r);
-	db_done(r);
-	return rc;
-}
+struct stmt {
+	const char	*sql;
+	enum param	 params[PARAMS_MAX];	/* in order, then P_END */
+};
 
 /*
- * Gives every user a row for period, a thousand users per statement so
- * that no lock is held long against the hot path. Returns 0 or -1.
- */
-static int
-period_open(struct db *db, time_t period)
-{
-	char		 from[USER_ID_MAX + 1] = "", to[USER_ID_MAX + 1];
-	struct dbres	*r;
-	int		 more;
-
-	do {
-		struct dbp pb[1] = { DBP_S(from) };
-
-		if ((r = db_query(db, sql_open_bound, pb, 1)) == NULL)
-			return -1;
-		if ((more = db_next(r)) == 1)
-			strlcpy_(to, db_str(r, 0), sizeof(to));
-		db_done(r);
-		if (more == -1)
-			return -1;
-		struct dbp po[5] = { DBP_I(period), DBP_S(from),
-		    more ? DBP_S(to) : DBP_NUL, more ? DBP_S(to) : DBP_NUL,
-		    DBP_I(period) };
-		if (db_exec(db, sql_open, po, 5, NULL) == -1)
-			return -1;
-		if (more)
-			memcpy(from, to, sizeof(from));
-	} while (more);
-	return 0;
-}
-
-/*
- * Makes the period of now ready for the admin figures: every user has a
- * row with the plan's terms. The first call in a period opens it (once
- * for all workers, under a lock); later calls cost one index probe.
- * Returns 0 or -1.
- */
-int
-admin_period_ready(struct db *db, time_t now)
-{
-	time_t		 period = period_start(now);
-	struct dbp	 p[1] = { DBP_I(period) };
-	int		 rc;
-
-	if (ready_period != period) {
-		if ((rc = exists(db, sql_opened, p, 1)) == -1)
-			return -1;
-		if (rc == 0) {
-			if (db_lock(db, "nexus_period_open", 60) != 1)
-				return -1;
-			if ((rc = exists(db, sql_opened, p, 1)) == 0) {
-				log_info("opening period %lld for every user",
-				    (long long)period);
-				if (period_open(db, period) == -1 ||
-				    db_exec(db, sql_mark, p, 1, NULL) == -1)
-					rc = -1;
-			}
-			db_unlock(db, "nexus_period_open");
-			if (rc == -1)
-				return -1;
-		}
-		ready_period = period;
-	}
-	if ((rc = exists(db, sql_unset, p, 1)) == 1)
-		rc = db_exec(db, sql_fill, p, 1, NULL);
-	return rc == -1 ? -1 : 0;
-}
-
-int
-admin_plan_exists(struct db *db, const char *plan)
-{
-	static const char	*sql = "SELECT 1 FROM eco_plans WHERE id = ?";
-	struct dbp		 p[1] = { DBP_S(plan) };
-
-	if (strlen(plan) > PLAN_ID_MAX)
-		return 0;
-	return exists(db, sql, p, 1);
-}
-
-/*
- * The users page. Each sort, direction and way of finding the page has
- * its own fixed statement: the outer query joins the details of the
- * page's keys; the inner one finds the keys, either by walking the sort's
- * index (with a plan filter, the plan's index) or, for a search that
- * matches few users, by sorting the matches. The walk is forced: with a
- * deep OFFSET the optimizer would rather sort every user, which is what
- * the index is there to avoid. A walk stays within its index (a search is
- * a probe into the materialized set of matching ids) and an absent search
- * is written "? IS NULL OR ...", which MariaDB folds away.
+ * A users page. The inner query (keys) finds the page's user ids: by
+ * walking the sort's index (WAY_INDEX), the plan's index with a plan
+ * filter (WAY_PLAN_INDEX), or, for a search that matches few users, by
+ * sorting the matches (WAY_MATCHES). The walk stays within its index: a
+ * search is a probe into the set of matching ids (MATCHES), and an absent
+ * one is written "? IS NULL OR ...", which MariaDB folds away. The outer
+ * query joins the page's columns, COL_* in order, by primary key.
  */
 enum page_way { WAY_INDEX, WAY_PLAN_INDEX, WAY_MATCHES, WAYS };
-
-#define MATCHES "SELECT s.id FROM eco_users s FORCE INDEX (eco_users_email) " \
-    "WHERE s.email LIKE ? ESCAPE '!' OR s.id LIKE ? ESCAPE '!'"
-#define CALLS	"COALESCE(r.api_calls, 0)"
-#define REVENUE	"COALESCE(r.revenue_cents, p.price_cents)"
-
-/* STRAIGHT_JOIN: the page's keys drive, each joined by primary key. */
+enum { COL_ID, COL_EMAIL, COL_PLAN, COL_CALLS, COL_OVERAGE, COL_REVENUE,
+    COL_CREATED, COL_LAST_CALL };
 #define PAGE(keys, order) \
-    "SELECT STRAIGHT_JOIN u.id, u.email, u.plan_id, " CALLS ", " \
-    "COALESCE(r.overage_calls, 0), " REVENUE ", " \
+    "SELECT STRAIGHT_JOIN u.id, u.email, u.plan_id, " \
+    "COALESCE(r.api_calls, 0), COALESCE(r.overage_calls, 0), " \
+    "COALESCE(r.revenue_cents, p.price_cents), " \
     "UNIX_TIMESTAMP(u.created_at), " \
     "(SELECT UNIX_TIMESTAMP(MAX(k.last_used_at)) FROM eco_api_keys k " \
     "WHERE k.user_id = u.id) " \
@@ -256,83 +149,184 @@ enum page_way { WAY_INDEX, WAY_PLAN_INDEX, WAY_MATCHES, WAYS };
     "JOIN eco_plans p ON p.id = u.plan_id " \
     "LEFT JOIN eco_usage_records r ON r.user_id = u.id " \
     "AND r.period = FROM_UNIXTIME(?) ORDER BY " order
-/* Keys from the period's rows, walking idx (plan: "r.plan_id = ? AND "). */
-#define KEYS_RECORDS(idx, plan, col, dir) \
-    "SELECT r.user_id AS id FROM eco_usage_records r FORCE INDEX (" idx ") " \
-    "WHERE r.period = FROM_UNIXTIME(?) AND " plan \
-    "(? IS NULL OR r.user_id IN (" MATCHES ")) " \
-    "ORDER BY r." col " " dir ", r.user_id " dir " LIMIT ? OFFSET ?"
-/* Keys from the users, walking idx. */
-#define KEYS_USERS(idx, plan, order) \
-    "SELECT u.id FROM eco_users u FORCE INDEX (" idx ") " \
-    "WHERE " plan "(? IS NULL OR u.id IN (" MATCHES ")) " \
-    "ORDER BY " order " LIMIT ? OFFSET ?"
+#define MATCHES "SELECT s.id FROM eco_users s FORCE INDEX (eco_users_email) " \
+    "WHERE s.email LIKE ? ESCAPE '!' OR s.id LIKE ? ESCAPE '!'"
 /*
- * Keys from the matching users, sorted: the search scans the index that
- * holds (plan, email, id), then only the matches are joined for their
- * sort key.
+ * The users a search matches, from the index that holds (plan, email,
+ * id): the ?s are plan, plan, pattern, pattern. FOUND_IN_PERIOD joins
+ * their row of the period (?, before them) for the sort keys on it.
  */
-#define SEARCHED \
-    "WHERE (? IS NULL OR m.plan_id = ?) AND " \
-    "(m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
-#define KEYS_FOUND(expr, dir) \
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
-    "FORCE INDEX (eco_users_plan_email) " \
-    "JOIN eco_users u ON u.id = m.id JOIN eco_plans p ON p.id = u.plan_id " \
+#define FOUND "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) JOIN eco_users u ON u.id = m.id " \
+    "WHERE (? IS NULL OR m.plan_id = ?) " \
+    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
+#define FOUND_IN_PERIOD "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
+    "FORCE INDEX (eco_users_plan_email) JOIN eco_users u ON u.id = m.id " \
+    "JOIN eco_plans p ON p.id = u.plan_id " \
     "LEFT JOIN eco_usage_records r ON r.user_id = u.id " \
-    "AND r.period = FROM_UNIXTIME(?) " SEARCHED \
-    "ORDER BY " expr " " dir ", u.id " dir " LIMIT ? OFFSET ?"
-#define KEYS_USERS_FOUND(order) \
-    "SELECT STRAIGHT_JOIN m.id FROM eco_users m " \
-    "FORCE INDEX (eco_users_plan_email) " \
-    "JOIN eco_users u ON u.id = m.id " SEARCHED \
-    "ORDER BY " order " LIMIT ? OFFSET ?"
+    "AND r.period = FROM_UNIXTIME(?) " \
+    "WHERE (? IS NULL OR m.plan_id = ?) " \
+    "AND (m.email LIKE ? ESCAPE '!' OR m.id LIKE ? ESCAPE '!') "
 
-#define BY_PERIOD(idx, plan_idx, col, expr, dir) { \
-	PAGE(KEYS_RECORDS(idx, "", col, dir), \
-	    expr " " dir ", u.id " dir), \
-	PAGE(KEYS_RECORDS(plan_idx, "r.plan_id = ? AND ", col, dir), \
-	    expr " " dir ", u.id " dir), \
-	PAGE(KEYS_FOUND(expr, dir), expr " " dir ", u.id " dir) }
-/* order: a user column, then the id unless the column is unique. */
-#define BY_USER(idx, plan_idx, order) { \
-	PAGE(KEYS_USERS(idx, "", order), order), \
-	PAGE(KEYS_USERS(plan_idx, "u.plan_id = ? AND ", order), order), \
-	PAGE(KEYS_USERS_FOUND(order), order) }
+/* By calls this period: walks eco_usage_records_period. */
+#define CALLS_INDEX(dir) { PAGE( \
+    "SELECT r.user_id AS id FROM eco_usage_records r " \
+    "FORCE INDEX (eco_usage_records_period) " \
+    "WHERE r.period = FROM_UNIXTIME(?) AND " \
+    "(? IS NULL OR r.user_id IN (" MATCHES ")) " \
+    "ORDER BY r.api_calls " dir ", r.user_id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.api_calls, 0) " dir ", u.id " dir), \
+    { P_PERIOD, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
 
-static const struct sortkey {
-	const char	*name;
-	int		 desc;		/* the default direction */
-	int		 period;	/* the keys query takes the period */
-	const char	*sql[2][WAYS];	/* [desc][way] */
-} sortkeys[SORT_KEYS] = {
-	[SORT_CALLS] = { "calls", 1, 1, {
-	    BY_PERIOD("eco_usage_records_period",
-		"eco_usage_records_plan_calls", "api_calls", CALLS, "ASC"),
-	    BY_PERIOD("eco_usage_records_period",
-		"eco_usage_records_plan_calls", "api_calls", CALLS, "DESC") } },
-	[SORT_REVENUE] = { "revenue", 1, 1, {
-	    BY_PERIOD("eco_usage_records_revenue",
-		"eco_usage_records_plan_revenue", "revenue_cents", REVENUE,
-		"ASC"),
-	    BY_PERIOD("eco_usage_records_revenue",
-		"eco_usage_records_plan_revenue", "revenue_cents", REVENUE,
-		"DESC") } },
-	[SORT_CREATED] = { "created", 1, 0, {
-	    BY_USER("eco_users_created", "eco_users_plan",
-		"u.created_at ASC, u.id ASC"),
-	    BY_USER("eco_users_created", "eco_users_plan",
-		"u.created_at DESC, u.id DESC") } },
-	[SORT_EMAIL] = { "email", 0, 0, {
-	    BY_USER("eco_users_email", "eco_users_plan_email", "u.email ASC"),
-	    BY_USER("eco_users_email", "eco_users_plan_email",
-		"u.email DESC") } },
-};
+/* By calls this period: walks eco_usage_records_plan_calls (one plan). */
+#define CALLS_PLAN(dir) { PAGE( \
+    "SELECT r.user_id AS id FROM eco_usage_records r " \
+    "FORCE INDEX (eco_usage_records_plan_calls) " \
+    "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id = ? AND " \
+    "(? IS NULL OR r.user_id IN (" MATCHES ")) " \
+    "ORDER BY r.api_calls " dir ", r.user_id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.api_calls, 0) " dir ", u.id " dir), \
+    { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
 
-static const char *const sql_count = "SELECT COUNT(*) FROM eco_users u "
+/* By calls this period: sorts the matches of a search. */
+#define CALLS_FOUND(dir) { PAGE(FOUND_IN_PERIOD \
+    "ORDER BY COALESCE(r.api_calls, 0) " dir ", u.id " dir \
+    " LIMIT ? OFFSET ?", \
+    "COALESCE(r.api_calls, 0) " dir ", u.id " dir), \
+    { P_PERIOD, P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By revenue this period: walks eco_usage_records_revenue. */
+#define REVENUE_INDEX(dir) { PAGE( \
+    "SELECT r.user_id AS id FROM eco_usage_records r " \
+    "FORCE INDEX (eco_usage_records_revenue) " \
+    "WHERE r.period = FROM_UNIXTIME(?) AND " \
+    "(? IS NULL OR r.user_id IN (" MATCHES ")) " \
+    "ORDER BY r.revenue_cents " dir ", r.user_id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.revenue_cents, p.price_cents) " dir ", u.id " dir), \
+    { P_PERIOD, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By revenue this period: walks eco_usage_records_plan_revenue (one plan). */
+#define REVENUE_PLAN(dir) { PAGE( \
+    "SELECT r.user_id AS id FROM eco_usage_records r " \
+    "FORCE INDEX (eco_usage_records_plan_revenue) " \
+    "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id = ? AND " \
+    "(? IS NULL OR r.user_id IN (" MATCHES ")) " \
+    "ORDER BY r.revenue_cents " dir ", r.user_id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.revenue_cents, p.price_cents) " dir ", u.id " dir), \
+    { P_PERIOD, P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By revenue this period: sorts the matches of a search. */
+#define REVENUE_FOUND(dir) { PAGE(FOUND_IN_PERIOD \
+    "ORDER BY COALESCE(r.revenue_cents, p.price_cents) " dir \
+    ", u.id " dir " LIMIT ? OFFSET ?", \
+    "COALESCE(r.revenue_cents, p.price_cents) " dir ", u.id " dir), \
+    { P_PERIOD, P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By creation time: walks eco_users_created. */
+#define CREATED_INDEX(dir) { PAGE( \
+    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_created) " \
+    "WHERE (? IS NULL OR u.id IN (" MATCHES ")) " \
+    "ORDER BY u.created_at " dir ", u.id " dir " LIMIT ? OFFSET ?", \
+    "u.created_at " dir ", u.id " dir), \
+    { P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By creation time: walks eco_users_plan (one plan). */
+#define CREATED_PLAN(dir) { PAGE( \
+    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_plan) " \
+    "WHERE u.plan_id = ? AND (? IS NULL OR u.id IN (" MATCHES ")) " \
+    "ORDER BY u.created_at " dir ", u.id " dir " LIMIT ? OFFSET ?", \
+    "u.created_at " dir ", u.id " dir), \
+    { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By creation time: sorts the matches of a search. */
+#define CREATED_FOUND(dir) { PAGE(FOUND \
+    "ORDER BY u.created_at " dir ", u.id " dir " LIMIT ? OFFSET ?", \
+    "u.created_at " dir ", u.id " dir), \
+    { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By email: walks eco_users_email. */
+#define EMAIL_INDEX(dir) { PAGE( \
+    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_email) " \
+    "WHERE (? IS NULL OR u.id IN (" MATCHES ")) " \
+    "ORDER BY u.email " dir " LIMIT ? OFFSET ?", \
+    "u.email " dir), \
+    { P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By email: walks eco_users_plan_email (one plan). */
+#define EMAIL_PLAN(dir) { PAGE( \
+    "SELECT u.id FROM eco_users u FORCE INDEX (eco_users_plan_email) " \
+    "WHERE u.plan_id = ? AND (? IS NULL OR u.id IN (" MATCHES ")) " \
+    "ORDER BY u.email " dir " LIMIT ? OFFSET ?", \
+    "u.email " dir), \
+    { P_PLAN, P_LIKE, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+/* By email: sorts the matches of a search. */
+#define EMAIL_FOUND(dir) { PAGE(FOUND \
+    "ORDER BY u.email " dir " LIMIT ? OFFSET ?", \
+    "u.email " dir), \
+    { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
+
+enum stmt_id { ST_PLANS, ST_NEW_USERS, ST_CALLS, ST_COUNT, ST_PAGES };
+#define ST_PAGE(sort, desc, way) \
+    (ST_PAGES + ((sort) * 2 + (desc)) * WAYS + (way))
+#define ST_MAX		ST_PAGE(SORT_KEYS, 0, 0)
+#define ASC		0
+#define DESC		1
+
+static const struct stmt stmts[ST_MAX] = {
+[ST_PLANS] = { "SELECT p.id, p.name, p.price_cents, "
+    "(SELECT COUNT(*) FROM eco_users u FORCE INDEX (eco_users_plan) "
+    "WHERE u.plan_id = p.id) FROM eco_plans p ORDER BY p.sort_order, p.id",
+    { P_END } },
+[ST_NEW_USERS] = { "SELECT COUNT(*) FROM eco_users "
+    "FORCE INDEX (eco_users_created) "
+    "WHERE created_at >= FROM_UNIXTIME(?) AND created_at < FROM_UNIXTIME(?)",
+    { P_PERIOD, P_PERIOD_END } },
+[ST_CALLS] = { "SELECT COALESCE(SUM(api_calls), 0) "
+    "FROM eco_usage_records FORCE INDEX (eco_usage_records_period) "
+    "WHERE period = FROM_UNIXTIME(?)",
+    { P_PERIOD } },
+/* The users a page's filters match. */
+[ST_COUNT] = { "SELECT COUNT(*) FROM eco_users u "
     "FORCE INDEX (eco_users_plan_email) "
     "WHERE (? IS NULL OR u.plan_id = ?) AND (? IS NULL OR "
-    "u.email LIKE ? ESCAPE '!' OR u.id LIKE ? ESCAPE '!')";
+    "u.email LIKE ? ESCAPE '!' OR u.id LIKE ? ESCAPE '!')",
+    { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIKE } },
+[ST_PAGE(SORT_CALLS, ASC, WAY_INDEX)] = CALLS_INDEX("ASC"),
+[ST_PAGE(SORT_CALLS, DESC, WAY_INDEX)] = CALLS_INDEX("DESC"),
+[ST_PAGE(SORT_CALLS, ASC, WAY_PLAN_INDEX)] = CALLS_PLAN("ASC"),
+[ST_PAGE(SORT_CALLS, DESC, WAY_PLAN_INDEX)] = CALLS_PLAN("DESC"),
+[ST_PAGE(SORT_CALLS, ASC, WAY_MATCHES)] = CALLS_FOUND("ASC"),
+[ST_PAGE(SORT_CALLS, DESC, WAY_MATCHES)] = CALLS_FOUND("DESC"),
+[ST_PAGE(SORT_REVENUE, ASC, WAY_INDEX)] = REVENUE_INDEX("ASC"),
+[ST_PAGE(SORT_REVENUE, DESC, WAY_INDEX)] = REVENUE_INDEX("DESC"),
+[ST_PAGE(SORT_REVENUE, ASC, WAY_PLAN_INDEX)] = REVENUE_PLAN("ASC"),
+[ST_PAGE(SORT_REVENUE, DESC, WAY_PLAN_INDEX)] = REVENUE_PLAN("DESC"),
+[ST_PAGE(SORT_REVENUE, ASC, WAY_MATCHES)] = REVENUE_FOUND("ASC"),
+[ST_PAGE(SORT_REVENUE, DESC, WAY_MATCHES)] = REVENUE_FOUND("DESC"),
+[ST_PAGE(SORT_CREATED, ASC, WAY_INDEX)] = CREATED_INDEX("ASC"),
+[ST_PAGE(SORT_CREATED, DESC, WAY_INDEX)] = CREATED_INDEX("DESC"),
+[ST_PAGE(SORT_CREATED, ASC, WAY_PLAN_INDEX)] = CREATED_PLAN("ASC"),
+[ST_PAGE(SORT_CREATED, DESC, WAY_PLAN_INDEX)] = CREATED_PLAN("DESC"),
+[ST_PAGE(SORT_CREATED, ASC, WAY_MATCHES)] = CREATED_FOUND("ASC"),
+[ST_PAGE(SORT_CREATED, DESC, WAY_MATCHES)] = CREATED_FOUND("DESC"),
+[ST_PAGE(SORT_EMAIL, ASC, WAY_INDEX)] = EMAIL_INDEX("ASC"),
+[ST_PAGE(SORT_EMAIL, DESC, WAY_INDEX)] = EMAIL_INDEX("DESC"),
+[ST_PAGE(SORT_EMAIL, ASC, WAY_PLAN_INDEX)] = EMAIL_PLAN("ASC"),
+[ST_PAGE(SORT_EMAIL, DESC, WAY_PLAN_INDEX)] = EMAIL_PLAN("DESC"),
+[ST_PAGE(SORT_EMAIL, ASC, WAY_MATCHES)] = EMAIL_FOUND("ASC"),
+[ST_PAGE(SORT_EMAIL, DESC, WAY_MATCHES)] = EMAIL_FOUND("DESC"),
+};
+
+static const struct {
+	const char	*name;
+	int		 desc;		/* the default direction */
+} sortkeys[SORT_KEYS] = {
+	[SORT_CALLS] = { "calls", 1 },
+	[SORT_REVENUE] = { "revenue", 1 },
+	[SORT_CREATED] = { "created", 1 },
+	[SORT_EMAIL] = { "email", 0 },
+};
 
 /* Sets *sort and *desc (its default direction) from a name; 0 or -1. */
 int
@@ -355,6 +349,51 @@ admin_sort_name(enum admin_sort sort)
 	return sortkeys[sort].name;
 }
 
+/* Where each parameter is in struct args, and whether it is a string. */
+static const struct {
+	size_t	 off;
+	int	 str;
+} fields[] = {
+	[P_PERIOD] = { offsetof(struct args, period), 0 },
+	[P_PERIOD_END] = { offsetof(struct args, period_end), 0 },
+	[P_PLAN] = { offsetof(struct args, plan), 1 },
+	[P_LIKE] = { offsetof(struct args, like), 1 },
+	[P_LIMIT] = { offsetof(struct args, limit), 0 },
+	[P_OFFSET] = { offsetof(struct args, offset), 0 },
+};
+
+/* Runs statement id with its parameters filled from a, by name. */
+static struct dbres *
+stmt_query(struct db *db, enum stmt_id id, const struct args *a)
+{
+	const struct stmt	*st = &stmts[id];
+	struct dbp		 p[PARAMS_MAX];
+	const void		*f;
+	size_t			 n;
+
+	for (n = 0; n < PARAMS_MAX && st->params[n] != P_END; n++) {
+		f = (const char *)a + fields[st->params[n]].off;
+		p[n] = fields[st->params[n]].str ?
+		    DBP_SNULL(*(const char *const *)f) :
+		    DBP_I(*(const long long *)f);
+	}
+	return db_query(db, st->sql, p, n);
+}
+
+/* Reads statement id's one number into *v. Returns 0 or -1. */
+static int
+stmt_int(struct db *db, enum stmt_id id, const struct args *a, long long *v)
+{
+	struct dbres	*r;
+	int		 rc;
+
+	if ((r = stmt_query(db, id, a)) == NULL)
+		return -1;
+	*v = (rc = db_next(r)) == 1 ? db_int(r, 0) : 0;
+	db_done(r);
+	return rc == -1 ? -1 : 0;
+}
+
 /* Writes "%term%" with LIKE's wildcards and '!' escaped by '!'. */
 static void
 like_pattern(const char *term, char *dst, size_t n)
@@ -375,14 +414,14 @@ static void
 user_row(const struct dbres *r, struct admin_user *u)
 {
 	memset(u, 0, sizeof(*u));
-	strlcpy_(u->id, db_str(r, 0), sizeof(u->id));
-	strlcpy_(u->email, db_str(r, 1), sizeof(u->email));
-	strlcpy_(u->plan, db_str(r, 2), sizeof(u->plan));
-	u->calls = db_int(r, 3);
-	u->overage_calls = db_int(r, 4);
-	u->revenue_cents = db_int(r, 5);
-	u->created = (time_t)db_int(r, 6);
-	u->last_call = db_isnull(r, 7) ? 0 : (time_t)db_int(r, 7);
+	strlcpy_(u->id, db_str(r, COL_ID), sizeof(u->id));
+	strlcpy_(u->email, db_str(r, COL_EMAIL), sizeof(u->email));
+	strlcpy_(u->plan, db_str(r, COL_PLAN), sizeof(u->plan));
+	u->calls = db_int(r, COL_CALLS);
+	u->overage_calls = db_int(r, COL_OVERAGE);
+	u->revenue_cents = db_int(r, COL_REVENUE);
+	u->created = (time_t)db_int(r, COL_CREATED);
+	u->last_call = (time_t)db_int(r, COL_LAST_CALL);	/* NULL: 0 */
 }
 
 /*
@@ -395,29 +434,23 @@ admin_users(struct db *db, time_t now, const struct admin_query *q,
     long long *total, int (*cb)(void *, const struct admin_user *),
     void *arg)
 {
-	const struct sortkey	*sk = &sortkeys[q->sort];
-	time_t			 period = period_start(now);
 	char			 like[ADMIN_SEARCH_MAX * 2 + 3];
-	struct dbp		 f[5], p[10];
+	struct args		 a;
 	struct dbres		*r;
 	struct admin_user	 u;
-	long long		 matches = -1, offset;
-	size_t			 np = 0, i;
+	long long		 matches = -1;
 	enum page_way		 way;
 	int			 rc;
 
-	if (q->search != NULL)
+	memset(&a, 0, sizeof(a));
+	a.period = period_start(now);
+	a.plan = q->plan;
+	if (q->search != NULL) {
 		like_pattern(q->search, like, sizeof(like));
-	f[0] = f[1] = DBP_SNULL(q->plan);
-	f[2] = f[3] = f[4] = q->search != NULL ? DBP_S(like) : DBP_NUL;
-
+		a.like = like;
+	}
 	if (total != NULL || q->search != NULL) {
-		if ((r = db_query(db, sql_count, f, 5)) == NULL)
-			return -1;
-		rc = db_next(r);
-		matches = rc == 1 ? db_int(r, 0) : 0;
-		db_done(r);
-		if (rc == -1)
+		if (stmt_int(db, ST_COUNT, &a, &matches) == -1)
 			return -1;
 		if (total != NULL)
 			*total = matches;
@@ -426,23 +459,12 @@ admin_users(struct db *db, time_t now, const struct admin_query *q,
 		way = WAY_MATCHES;
 	else
 		way = q->plan != NULL ? WAY_PLAN_INDEX : WAY_INDEX;
-	offset = (q->page - 1) * q->per_page;
-	if (matches >= 0 && offset >= matches)
+	a.limit = q->per_page;
+	a.offset = (q->page - 1) * q->per_page;
+	if (matches >= 0 && a.offset >= matches)
 		return 0;	/* past the last page: nothing to read */
-
-	/* Parameters in the order of the statement's text. */
-	if (sk->period)
-		p[np++] = DBP_I(period);
-	if (way == WAY_MATCHES)
-		p[np++] = f[0];
-	if (way != WAY_INDEX)
-		p[np++] = f[1];
-	for (i = way == WAY_MATCHES ? 3 : 2; i < 5; i++)
-		p[np++] = f[i];
-	p[np++] = DBP_I(q->per_page);
-	p[np++] = DBP_I(offset);
-	p[np++] = DBP_I(period);
-	if ((r = db_query(db, sk->sql[q->desc != 0][way], p, np)) == NULL)
+	if ((r = stmt_query(db, ST_PAGE(q->sort, q->desc != 0, way), &a)) ==
+	    NULL)
 		return -1;
 	while ((rc = db_next(r)) == 1) {
 		user_row(r, &u);
@@ -452,34 +474,6 @@ admin_users(struct db *db, time_t now, const struct admin_query *q,
 	db_done(r);
 	return rc == -1 ? -1 : 0;
 }
-
-/* The overview. */
-/*
- * The scans are forced onto the index that holds what they read: MariaDB
- * 10.11 re-plans a prepared statement at each run, and once other
- * statements have used the table in the connection it may prefer reading
- * every row (the calls total: 20 ms on its index, 160 ms scanning rows).
- */
-static const char *const sql_plans = "SELECT p.id, p.name, p.price_cents, "
-    "(SELECT COUNT(*) FROM eco_users u FORCE INDEX (eco_users_plan) "
-    "WHERE u.plan_id = p.id) FROM eco_plans p ORDER BY p.sort_order, p.id";
-static const char *const sql_new_users = "SELECT COUNT(*) FROM eco_users "
-    "FORCE INDEX (eco_users_created) "
-    "WHERE created_at >= FROM_UNIXTIME(?) AND created_at < FROM_UNIXTIME(?)";
-static const char *const sql_calls = "SELECT COALESCE(SUM(api_calls), 0) "
-    "FROM eco_usage_records FORCE INDEX (eco_usage_records_period) "
-    "WHERE period = FROM_UNIXTIME(?)";
-static const char *const sql_ledger = "SELECT state, COUNT(*), "
-    "COALESCE(SUM(amount_cents), 0) FROM eco_overage_ledger "
-    "FORCE INDEX (eco_overage_ledger_period_state) "
-    "WHERE period = FROM_UNIXTIME(?) GROUP BY state";
-
-/* The ledger's states (lib/overage.c) as the overview counts them. */
-static const char *const ledger_states[LEDGER_STATES] = {
-	[LEDGER_SENT] = "sent",
-	[LEDGER_PENDING] = "pending",
-	[LEDGER_FAILED] = "failed",
-};
 
 static int
 top_add(void *arg, const struct admin_user *u)
@@ -498,18 +492,16 @@ admin_overview(struct db *db, time_t now, struct admin_overview *o)
 {
 	const struct admin_query top = { SORT_CALLS, 1, NULL, NULL, 1,
 	    ADMIN_TOP, 0 };
-	struct dbp		 p[2];
+	struct args		 a;
 	struct dbres		*r;
-	size_t			 i;
 	int			 rc;
 
 	memset(o, 0, sizeof(*o));
-	o->period = period_start(now);
-	o->period_end = period_end(now);
-	p[0] = DBP_I(o->period);
-	p[1] = DBP_I(o->period_end);
+	memset(&a, 0, sizeof(a));
+	a.period = o->period = period_start(now);
+	a.period_end = o->period_end = period_end(now);
 
-	if ((r = db_query(db, sql_plans, NULL, 0)) == NULL)
+	if ((r = stmt_query(db, ST_PLANS, &a)) == NULL)
 		return -1;
 	while ((rc = db_next(r)) == 1 && o->nplans < ADMIN_PLANS_MAX) {
 		struct admin_plan *pl = &o->plans[o->nplans++];
@@ -523,24 +515,35 @@ admin_overview(struct db *db, time_t now, struct admin_overview *o)
 		o->mrr_cents += pl->mrr_cents;
 	}
 	db_done(r);
-	if (rc == -1)
+	if (rc == -1 ||
+	    stmt_int(db, ST_NEW_USERS, &a, &o->new_users) == -1 ||
+	    stmt_int(db, ST_CALLS, &a, &o->calls) == -1 ||
+	    ledger_period_states(db, o->period, o->ledger_items,
+	    o->ledger_cents) == -1)
 		return -1;
+	return admin_users(db, now, &top, NULL, top_add, o);
+}
 
-	if (db_query_int(db, sql_new_users, p, 2, &o->new_users) == -1 ||
-	    db_query_int(db, sql_calls, p, 1, &o->calls) == -1)
-		return -1;
+/*
+ * For the tests: runs statement i of the table (with plan "pro", a
+ * search and the period of now) and points *sql at its text. Returns the
+ * rows it gave, -1 on an error, -2 past the last statement.
+ */
+int
+admin_stmt_try(struct db *db, size_t i, time_t now, const char **sql)
+{
+	struct args	 a = { period_start(now), period_end(now), "pro",
+	    "%example%", 10, 0 };
+	struct dbres	*r;
+	int		 n = 0, rc;
 
-	if ((r = db_query(db, sql_ledger, p, 1)) == NULL)
+	if (i >= ST_MAX)
+		return -2;
+	*sql = stmts[i].sql;
+	if ((r = stmt_query(db, (enum stmt_id)i, &a)) == NULL)
 		return -1;
 	while ((rc = db_next(r)) == 1)
-		for (i = 0; i < LEDGER_STATES; i++)
-			if (strcmp(db_str(r, 0), ledger_states[i]) == 0) {
-				o->ledger_items[i] = db_int(r, 1);
-				o->ledger_cents[i] = db_int(r, 2);
-			}
+		n++;
 	db_done(r);
-	if (rc == -1)
-		return -1;
-
-	return admin_users(db, now, &top, NULL, top_add, o);
+	return rc == -1 ? -1 : n;
 }

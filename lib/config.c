@@ -62,6 +62,10 @@ static const struct confkey {
 	I(stripe_max_retries, 5, 0, 20),
 	I(retention_days, 90, 2, 3650),
 	S(log_level, "info", NULL),
+	S(runtime_dir, RUNTIME_DIR, NULL),
+	S(public_url, NULL, NULL),
+	S(login_url, NULL, NULL),
+	S(upgrade_url, NULL, NULL),
 #undef S
 #undef I
 };

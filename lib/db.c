@@ -349,8 +349,8 @@ db_exec(struct db *db, const char *sql, const struct dbp *p, size_t np,
  * value of LAST_INSERT_ID(expr) in the statement) in *id.
  */
 int
-db_exec2(struct db *db, const char *sql, const struct dbp *p, size_t np,
-    unsigned long long *affected, unsigned long long *id)
+db_exec_affected_id(struct db *db, const char *sql, const struct dbp *p,
+    size_t np, unsigned long long *affected, unsigned long long *id)
 {
 	MYSQL_STMT	*st;
 
@@ -366,7 +366,7 @@ int
 db_exec_id(struct db *db, const char *sql, const struct dbp *p, size_t np,
     unsigned long long *id)
 {
-	return db_exec2(db, sql, p, np, NULL, id);
+	return db_exec_affected_id(db, sql, p, np, NULL, id);
 }
 
 /*

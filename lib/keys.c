@@ -56,7 +56,7 @@ key_hash(const char *key, unsigned char out[KEY_HASH_LEN])
 /*
  * Creates a key for user (name may be NULL; expires 0 for never), writes
  * it to key (shown once, never stored) and its id to *id.
- * Returns 0, or a negative enum user_err.
+ * Returns 0, KEY_ERR_NOUSER or KEY_ERR_DB.
  */
 int
 key_create(struct db *db, const char *user, const char *name, time_t expires,
@@ -68,10 +68,10 @@ key_create(struct db *db, const char *user, const char *name, time_t expires,
 	int		 rc;
 
 	if ((rc = user_get(db, user, &u)) != USER_OK)
-		return rc;
+		return rc == USER_ERR_NOUSER ? KEY_ERR_NOUSER : KEY_ERR_DB;
 	memcpy(key, KEY_PREFIX, sizeof(KEY_PREFIX) - 1);
 	if (random_base62(key + sizeof(KEY_PREFIX) - 1, KEY_RANDOM) == -1)
-		return USER_ERR_DB;
+		return KEY_ERR_DB;
 	key_hash(key, hash);
 	strlcpy_(prefix, key, sizeof(prefix));
 
@@ -79,7 +79,7 @@ key_create(struct db *db, const char *user, const char *name, time_t expires,
 	    DBP_S(prefix), DBP_SNULL(name),
 	    expires ? DBP_I(expires) : DBP_NUL };
 	if (db_exec_id(db, sql_insert, p, 5, id) == -1)
-		return USER_ERR_DB;
+		return KEY_ERR_DB;
 	return 0;
 }
 
@@ -159,7 +159,7 @@ key_get(struct db *db, unsigned long long id, char *user, size_t usz,
 	return rc;
 }
 
-/* Revokes key id. Returns 0, or USER_ERR_NOUSER if no such live key. */
+/* Revokes key id. Returns 0, KEY_ERR_NOKEY (no such live key) or KEY_ERR_DB. */
 int
 key_revoke(struct db *db, unsigned long long id)
 {
@@ -167,14 +167,14 @@ key_revoke(struct db *db, unsigned long long id)
 	unsigned long long	 n;
 
 	if (db_exec(db, sql_revoke, p, 1, &n) == -1)
-		return USER_ERR_DB;
-	return n == 1 ? 0 : USER_ERR_NOUSER;
+		return KEY_ERR_DB;
+	return n == 1 ? 0 : KEY_ERR_NOKEY;
 }
 
 /*
  * Replaces key id with a new key for the same user and name; the old key
  * keeps working for grace seconds (its expiry is brought forward, never
- * pushed back). Returns 0 with the new key, or a negative enum user_err.
+ * pushed back). Returns 0 with the new key, or a negative enum key_err.
  */
 int
 key_rotate(struct db *db, unsigned long long id, long long grace,
@@ -186,23 +186,23 @@ key_rotate(struct db *db, unsigned long long id, long long grace,
 
 	if ((rc = key_get(db, id, user, sizeof(user), name, sizeof(name),
 	    &expires, &revoked)) != 1)
-		return rc == 0 ? USER_ERR_NOUSER : USER_ERR_DB;
+		return rc == 0 ? KEY_ERR_NOKEY : KEY_ERR_DB;
 	if (revoked)
-		return USER_ERR_INVALID;
+		return KEY_ERR_REVOKED;
 	if (db_begin(db) == -1)
-		return USER_ERR_DB;
+		return KEY_ERR_DB;
 	if ((rc = key_create(db, user, name[0] ? name : NULL, expires, key,
 	    newid)) != 0)
 		goto fail;
 	if (expires == 0 || until < expires) {
 		struct dbp p[2] = { DBP_I(until), DBP_I(id) };
 		if (db_exec(db, sql_expire, p, 2, NULL) == -1) {
-			rc = USER_ERR_DB;
+			rc = KEY_ERR_DB;
 			goto fail;
 		}
 	}
 	if (db_commit(db) == -1)
-		return USER_ERR_DB;
+		return KEY_ERR_DB;
 	return 0;
 fail:
 	db_rollback(db);

@@ -43,11 +43,10 @@ static int
 migrate_file(struct db *db, const char *path)
 {
 	FILE		*f;
-	struct buf	 sql, stmt;
+	struct buf	 stmt;
 	char		 line[8192];
 	int		 rc = -1;
 
-	buf_init(&sql, MIGRATION_MAX);
 	buf_init(&stmt, MIGRATION_MAX);
 	if ((f = fopen(path, "r")) == NULL) {
 		log_warnx("%s: %s", path, strerror(errno));
@@ -61,8 +60,12 @@ migrate_file(struct db *db, const char *path)
 			line[--n] = '\0';
 		if (strncmp(line, "--", 2) == 0 || n == 0)
 			continue;
-		if (buf_add(&stmt, line, n) == -1 || buf_add(&stmt, "\n", 1))
+		if (buf_add(&stmt, line, n) == -1 ||
+		    buf_add(&stmt, "\n", 1) == -1) {
+			log_warnx("%s: a statement longer than %d bytes", path,
+			    MIGRATION_MAX);
 			goto out;
+		}
 		if (line[n - 1] == ';') {
 			if (db_raw(db, stmt.data) == -1) {
 				log_warnx("%s: %s", path, db_error(db));
@@ -78,7 +81,6 @@ migrate_file(struct db *db, const char *path)
 	rc = 0;
 out:
 	fclose(f);
-	buf_free(&sql);
 	buf_free(&stmt);
 	return rc;
 }

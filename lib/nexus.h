@@ -9,6 +9,7 @@
 #ifndef NEXUS_H
 #define NEXUS_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -21,7 +22,10 @@ struct db;
 #define PLAN_ID_MAX	32
 #define CUSTOMER_ID_MAX	64	/* Stripe "cus_..." */
 
+#define MICROS_PER_CENT	10000	/* prices a call are in micro-dollars */
+
 /* util.c */
+#define DAY_SECONDS	86400
 void		*xmalloc(size_t);
 void		*xcalloc(size_t, size_t);
 void		*xrealloc(void *, size_t);
@@ -34,6 +38,7 @@ int		 ct_equal(const char *, const char *);
 int		 random_bytes(void *, size_t);
 int		 random_base62(char *, size_t);
 void		 hex_encode(const unsigned char *, size_t, char *);
+int		 hex_decode(const char *, size_t, unsigned char *);
 time_t		 period_start(time_t);
 time_t		 period_end(time_t);
 time_t		 day_start(time_t);
@@ -41,8 +46,17 @@ int		 time_parse_date(const char *, time_t *);
 void		 time_format(time_t, char *, size_t);
 void		 time_format_date(time_t, char *, size_t);
 int64_t		 now_usec(void);
+int64_t		 mono_ms(void);
+uint64_t	 fnv1a(const void *, size_t);
+
+/* money.c: integer cents and micro-dollars; the overage price */
 void		 num_group(long long, char *, size_t);
 void		 money_format(long long, char *, size_t);
+int		 price_step(long long, long long *, long long *);
+int		 overage_billable(long long, long long, long long *,
+		    long long *);
+int		 overage_describe(char *, size_t, long long, long long,
+		    time_t);
 
 /*
  * A growable byte buffer with a hard cap: buf_add() fails rather than
@@ -104,6 +118,11 @@ struct config {
 
 	long long retention_days;
 	char	*log_level;
+	char	*runtime_dir;		/* the host's shared region (shm.c) */
+
+	char	*public_url;		/* where the portal is: sign-in links */
+	char	*login_url;		/* the platform's sign-in page */
+	char	*upgrade_url;		/* the platform's plan checkout */
 };
 int		 config_load(struct config *, const char *);
 void		 config_free(struct config *);
@@ -121,9 +140,10 @@ void		 log_debug(const char *, ...)
 /*
  * db.c: one connection, its prepared statements, and reconnection.
  *
- * Statements are named by their SQL text (a static string): db_stmt()
- * prepares each once per connection and keeps it until the connection is
- * lost (sqlbox's statement table, without a global enum). Parameters are
+ * A statement is named by the address of its SQL text, which must be a
+ * static string: db_stmt() prepares each once per connection and keeps
+ * it until the connection is lost (sqlbox's statement table, without a
+ * global enum). Parameters are
  * passed as arrays of struct dbp; results come back as text columns that
  * the caller reads with db_int()/db_str().
  */
@@ -151,8 +171,9 @@ int		 db_exec(struct db *, const char *, const struct dbp *, size_t,
 		    unsigned long long *);
 int		 db_exec_id(struct db *, const char *, const struct dbp *,
 		    size_t, unsigned long long *);
-int		 db_exec2(struct db *, const char *, const struct dbp *,
-		    size_t, unsigned long long *, unsigned long long *);
+int		 db_exec_affected_id(struct db *, const char *,
+		    const struct dbp *, size_t, unsigned long long *,
+		    unsigned long long *);
 struct dbres	*db_query(struct db *, const char *, const struct dbp *, size_t);
 int		 db_next(struct dbres *);
 int		 db_isnull(const struct dbres *, unsigned int);
@@ -172,6 +193,62 @@ const char	*db_error(const struct db *);
 int		 db_errno(const struct db *);
 void		*db_handle(struct db *);
 
+/* multirow.c: multi-row statements, built once per process */
+#define MULTIROW_SIZES	16
+struct multirow {
+	const char	*head, *row, *tail;	/* tail: "" for none */
+	size_t		 ncol;			/* parameters a row */
+	size_t		 nsql;			/* 0 until built */
+	size_t		 rows[MULTIROW_SIZES];	/* ascending, from 1 */
+	char		*sql[MULTIROW_SIZES];
+};
+void		 multirow_build(struct multirow *, size_t, size_t);
+int		 multirow_exec(struct db *, const struct multirow *,
+		    const struct dbp *, size_t, unsigned long long *);
+
+/*
+ * shm.c: the host's shared region (counters, key generation, refusal
+ * marks, token buckets), a named mapping that every worker opens.
+ */
+#define SHM_COUNTERS		128
+#define SHM_ROUTES		64
+#define SHM_STATUS_CLASSES	6	/* [0] other, [1..5] 1xx..5xx */
+#define SHM_LATENCY_BUCKETS	12	/* shm_latency_le[], then +Inf */
+#define SHM_WORKERS		256
+#define SHM_GAUGES		8
+#define SHM_MARKS		16384
+#define SHM_BUCKETS		1024
+struct shm;
+struct shm_route_stats {
+	uint64_t	 status[SHM_STATUS_CLASSES];
+	uint64_t	 latency[SHM_LATENCY_BUCKETS + 1];
+	uint64_t	 latency_sum_us;
+};
+extern const unsigned int shm_latency_le[SHM_LATENCY_BUCKETS];
+struct shm	*shm_open_host(const char *);
+void		 shm_close(struct shm *);
+int		 shm_named(const struct shm *);
+uint64_t	 shm_keys_generation(const struct shm *);
+void		 shm_keys_bump(struct shm *);
+void		 shm_mark_refused(struct shm *, const char *, time_t,
+		    long long);
+int		 shm_is_refused(struct shm *, const char *, time_t,
+		    long long);
+void		 shm_mark_clear(struct shm *, const char *);
+int		 shm_bucket_take(struct shm *, const char *, long long,
+		    long long, int64_t, int64_t *);
+void		 shm_count(struct shm *, unsigned int, uint64_t);
+uint64_t	 shm_counter(const struct shm *, unsigned int);
+void		 shm_route_observe(struct shm *, unsigned int, int,
+		    unsigned int);
+void		 shm_route_read(const struct shm *, unsigned int,
+		    struct shm_route_stats *);
+int		 shm_worker_join(struct shm *);
+void		 shm_worker_leave(struct shm *);
+void		 shm_gauge_set(struct shm *, unsigned int, int64_t);
+void		 shm_workers_each(const struct shm *,
+		    void (*)(void *, int, const int64_t *), void *);
+
 /* migrate.c */
 int		 migrate_apply(struct db *, const char *,
 		    void (*)(int, const char *));
@@ -180,410 +257,9 @@ int		 migrate_apply(struct db *, const char *,
 int		 audit_log(struct db *, const char *, const char *,
 		    const char *, const char *, const char *);
 
-/* users.c */
-struct user {
-	char	 id[USER_ID_MAX + 1];
-	char	 email[EMAIL_MAX + 1];
-	char	 plan[PLAN_ID_MAX + 1];
-	char	 customer[CUSTOMER_ID_MAX + 1];	/* "" when none */
-	time_t	 created;
-};
-enum user_err {
-	USER_OK = 0,
-	USER_ERR_DB = -1,
-	USER_ERR_EXISTS = -2,
-	USER_ERR_NOPLAN = -3,
-	USER_ERR_NOUSER = -4,
-	USER_ERR_INVALID = -5
-};
-int		 user_email_valid(const char *);
-int		 user_id_valid(const char *);
-int		 user_customer_valid(const char *);
-int		 user_create(struct db *, const char *, const char *,
-		    const char *, struct user *);
-int		 user_get(struct db *, const char *, struct user *);
-int		 user_set_plan(struct db *, const char *, const char *);
-int		 user_list(struct db *, int (*)(void *, const struct user *),
-		    void *);
-
-/* keys.c */
-#define KEY_PREFIX	"nx_live_"
-#define KEY_RANDOM	43		/* base62: 256 bits */
-#define KEY_LEN		(sizeof(KEY_PREFIX) - 1 + KEY_RANDOM)
-#define KEY_DISPLAY	12		/* "nx_live_AbCd" */
-#define KEY_HASH_LEN	32		/* SHA-256 */
-#define KEY_NAME_MAX	100
-struct apikey {
-	unsigned long long id;
-	char		 user_id[USER_ID_MAX + 1];
-	char		 plan[PLAN_ID_MAX + 1];
-	long long	 limit;		/* calls a month; -1 unlimited */
-	int		 hard;		/* refuse calls past the limit */
-	time_t		 expires;	/* 0: never */
-	int		 revoked;
-};
-struct keyinfo {
-	unsigned long long id;
-	char		 prefix[KEY_DISPLAY + 1];
-	char		 name[KEY_NAME_MAX + 1];
-	time_t		 created, last_used, expires, revoked;	/* 0: never */
-};
-int		 key_format_valid(const char *);
-void		 key_hash(const char *, unsigned char[KEY_HASH_LEN]);
-int		 key_create(struct db *, const char *, const char *, time_t,
-		    char[KEY_LEN + 1], unsigned long long *);
-int		 key_lookup(struct db *, const unsigned char[KEY_HASH_LEN],
-		    struct apikey *);
-int		 key_list(struct db *, const char *,
-		    int (*)(void *, const struct keyinfo *), void *);
-int		 key_revoke(struct db *, unsigned long long);
-int		 key_rotate(struct db *, unsigned long long, long long,
-		    char[KEY_LEN + 1], unsigned long long *);
-
-/* keycache.c */
-enum key_result { KEY_OK, KEY_INVALID, KEY_UNAVAILABLE };
-struct keycache;
-struct keycache	*keycache_new(size_t, long long, long long);
-void		 keycache_free(struct keycache *);
-int		 keycache_get(struct keycache *, struct db *, const char *,
-		    int64_t, struct apikey *);
-
-/* quota.c */
-struct quota {
-	long long	 limit;		/* -1: unlimited */
-	long long	 used;		/* in the period, this call included */
-	long long	 remaining;	/* -1: unlimited */
-	long long	 overage;	/* calls past a soft limit */
-	int		 hard;
-	int		 admitted;
-	int		 counted;	/* already in the period's count */
-	time_t		 period;	/* first second of the month */
-	time_t		 reset;		/* first second of the next */
-};
-struct counters;
-struct counters	*counters_new(size_t, long long);
-void		 counters_free(struct counters *);
-void		 counters_written(struct counters *, const char *, time_t,
-		    long long);
-int		 quota_admit(struct db *, struct counters *,
-		    const struct apikey *, int64_t, struct quota *);
-
-/* usage.c */
-#define EVENT_ID_LEN	16
-#define ENDPOINT_MAX	128
-#define METHOD_MAX	8
-struct usage_event {
-	unsigned char	 id[EVENT_ID_LEN];
-	char		 user_id[USER_ID_MAX + 1];
-	unsigned long long key_id;
-	int64_t		 ts_ms;
-	char		 method[METHOD_MAX + 1];
-	char		 endpoint[ENDPOINT_MAX + 1];
-	int		 status;
-	unsigned int	 latency_us;
-	int		 count;		/* the writer adds it to the period */
-	long long	 limit;		/* the plan's, for overage; -1 none */
-};
-struct usage;
-struct usage	*usage_start(const struct config *, struct counters *);
-void		 usage_new_id(struct usage *, unsigned char[EVENT_ID_LEN]);
-int		 usage_record(struct usage *, const struct usage_event *);
-void		 usage_stop(struct usage *);
-int		 usage_replay(const struct config *, struct db *);
-int		 usage_event_parse(char *, struct usage_event *);
-
-/*
- * rollup.c: the daily roll-up, raw-usage retention, and the aggregator
- * that both the roll-up and the usage API (for days not rolled up) use.
- */
-#define HIST_BUCKETS		240	/* latency histogram, see rollup.c */
-struct route_stats {
-	char			 method[METHOD_MAX + 1];
-	char			 endpoint[ENDPOINT_MAX + 1];
-	unsigned long long	 calls;
-	unsigned long long	 errors;	/* status >= 400 */
-	unsigned long long	 lat_sum;	/* microseconds */
-	unsigned int		 lat_max;
-	unsigned long long	 hist[HIST_BUCKETS];
-};
-struct usage_agg {
-	struct route_stats	*routes;
-	size_t			 nroutes, cap;
-	long			 last;		/* route of the last row */
-	unsigned long long	 calls, errors, lat_sum;
-	int			 keep;		/* keep every latency (exact p95) */
-	unsigned int		*lat;
-	size_t			 nlat, latcap;
-};
-struct rollup_stats {
-	long long	 days, users, rows;
-	int64_t		 usec;
-};
-struct retention_stats {
-	long long	 days, deleted, chunks, rerolled;
-};
-enum rollup_result { ROLLUP_DONE = 0, ROLLUP_PURGED = 1, ROLLUP_ERR = -1 };
-unsigned int	 hist_bucket(unsigned int);
-unsigned int	 hist_upper(unsigned int);
-unsigned int	 hist_p95(const unsigned long long *, unsigned long long,
-		    unsigned int);
-size_t		 hist_encode(const unsigned long long *, unsigned char *,
-		    size_t);
-int		 hist_decode_add(const unsigned char *, size_t,
-		    unsigned long long *);
-void		 agg_init(struct usage_agg *, int);
-void		 agg_free(struct usage_agg *);
-void		 agg_add(struct usage_agg *, const char *, const char *,
-		    long long, long long);
-int		 agg_add_route(struct usage_agg *, const char *, const char *,
-		    unsigned long long, unsigned long long, unsigned long long,
-		    unsigned int, const unsigned char *, size_t);
-long long	 agg_raw(struct db *, struct usage_agg *, const char *, time_t,
-		    time_t);
-unsigned int	 agg_p95(struct usage_agg *);
-void		 agg_sort(struct usage_agg *);
-unsigned long long avg_round(unsigned long long, unsigned long long);
-int		 rollup_range(struct db *, time_t, time_t, time_t,
-		    void (*)(time_t, int, const struct rollup_stats *, void *),
-		    void *);
-int		 retention_run(struct db *, long long, time_t,
-		    struct retention_stats *);
-
-/* usage_report.c: a user's own usage, for the usage API */
-struct usage_plan {
-	char		 id[PLAN_ID_MAX + 1];
-	char		 name[65];
-	long long	 monthly_calls;		/* -1: unlimited */
-	int		 hard_limit;
-	long long	 price_cents;
-	long long	 overage_micros;	/* per call past monthly_calls */
-};
-struct usage_current {
-	struct usage_plan plan;
-	time_t		 period_start, period_end;
-	long long	 calls;			/* eco_usage_records.api_calls */
-	long long	 overage_calls;
-};
-struct usage_day {
-	time_t			 day;
-	unsigned long long	 calls, errors, avg_us, p95_us;
-};
-struct overage_period {
-	time_t		 period;
-	long long	 api_calls, overage_calls;
-	long long	 billed_cents, pending_cents;	/* ledger: sent, other */
-};
-int		 usage_current(struct db *, const char *, time_t,
-		    struct usage_current *);
-int		 usage_plan_bills_overage(const struct usage_plan *);
-int		 usage_history(struct db *, const char *, time_t, int,
-		    struct usage_day *);
-int		 usage_routes(struct db *, const char *, time_t, int,
-		    struct usage_agg *);
-int		 usage_overage(struct db *, const char *,
-		    struct overage_period **);
-
-/* token.c: JWT verification (RFC 7519, RFC 8725) */
-#define TOKEN_MAX	8192	/* longer bearer tokens are refused unread */
-enum token_result {
-	TOKEN_OK = 0,
-	TOKEN_MALFORMED,	/* not a compact JWS with JSON header and claims */
-	TOKEN_TOO_LONG,
-	TOKEN_ALG,		/* alg is not the configured one (or "none") */
-	TOKEN_SIGNATURE,
-	TOKEN_NO_EXP,
-	TOKEN_EXPIRED,
-	TOKEN_NOT_YET,		/* nbf in the future */
-	TOKEN_ISSUER,
-	TOKEN_AUDIENCE,
-	TOKEN_SUBJECT,		/* sub missing or not a user id */
-	TOKEN_CONFIG		/* no usable secret or public key: our fault */
-};
-int		 token_init(const struct config *);
-int		 token_verify(const struct config *, const char *, time_t,
-		    char *, size_t);
-const char	*token_strerror(int);
-char		*token_issue(const struct config *, const char *, long long,
-		    time_t);
-
-/*
- * admin.c: the operators' view of the business. Money is integer cents;
- * figures are for the period (UTC calendar month) that holds now.
- */
-#define ADMIN_PLANS_MAX		16
-#define ADMIN_TOP		5
-#define ADMIN_SEARCH_MAX	100	/* characters of a users search */
-#define ADMIN_PER_PAGE_MAX	100
-#define ADMIN_PAGE_MAX		1000000
-#define ADMIN_SORT_MAX		2000	/* see struct admin_query */
-
-struct admins;
-struct admins	*admins_new(const char *);
-void		 admins_free(struct admins *);
-int		 admins_has(const struct admins *, const char *);
-size_t		 admins_count(const struct admins *);
-
-struct admin_plan {
-	char		 id[PLAN_ID_MAX + 1];
-	char		 name[65];
-	long long	 price_cents;
-	long long	 users;
-	long long	 mrr_cents;	/* users x price */
-};
-struct admin_user {
-	char		 id[USER_ID_MAX + 1];
-	char		 email[EMAIL_MAX + 1];
-	char		 plan[PLAN_ID_MAX + 1];
-	long long	 calls;		/* this period */
-	long long	 overage_calls;
-	long long	 revenue_cents;	/* plan price + overage so far */
-	time_t		 created;
-	time_t		 last_call;	/* 0: never */
-};
-/* Ledger rows of the period by state: sent is billed. */
-enum admin_ledger { LEDGER_SENT, LEDGER_PENDING, LEDGER_FAILED, LEDGER_STATES };
-struct admin_overview {
-	time_t		 period, period_end;
-	struct admin_plan plans[ADMIN_PLANS_MAX];
-	size_t		 nplans;
-	long long	 users, new_users, mrr_cents, calls;
-	long long	 ledger_cents[LEDGER_STATES];
-	long long	 ledger_items[LEDGER_STATES];
-	struct admin_user top[ADMIN_TOP];
-	size_t		 ntop;
-};
-enum admin_sort { SORT_CALLS, SORT_REVENUE, SORT_CREATED, SORT_EMAIL,
-    SORT_KEYS };
-struct admin_query {
-	enum admin_sort	 sort;
-	int		 desc;
-	const char	*plan;		/* NULL: every plan */
-	const char	*search;	/* NULL: everyone; else in email or id */
-	long long	 page, per_page;
-	long long	 sort_max;	/* a search matching at most this many
-					   users sorts them; more walk the index */
-};
-int		 admin_sort_parse(const char *, enum admin_sort *, int *);
-const char	*admin_sort_name(enum admin_sort);
-int		 admin_plan_exists(struct db *, const char *);
-int		 admin_period_ready(struct db *, time_t);
-int		 admin_overview(struct db *, time_t, struct admin_overview *);
-int		 admin_users(struct db *, time_t, const struct admin_query *,
-		    long long *, int (*)(void *, const struct admin_user *),
-		    void *);
-
-/*
- * stripe.c: the Stripe client (invoice items), over libcurl.
- * Every request is paced to stripe_rate per second and retried on
- * timeouts, 409, 429 and 5xx with backoff (stripe_max_retries).
- */
-#define STRIPE_ID_MAX	64
-#define STRIPE_IDEM_MAX	64
-#define STRIPE_META_MAX	8
-struct stripe;
-struct stripe_item {
-	char		 customer[CUSTOMER_ID_MAX + 1];
-	long long	 amount;		/* integer cents */
-	char		 currency[4];		/* "usd" */
-	char		 description[256];
-	time_t		 period_start;		/* 0: no period */
-	time_t		 period_end;
-	char		 idempotency_key[STRIPE_IDEM_MAX + 1];
-	size_t		 nmeta;
-	struct {
-		char	 key[41];		/* Stripe: 40 at most */
-		char	 val[128];
-	}		 meta[STRIPE_META_MAX];
-};
-enum stripe_outcome {
-	STRIPE_OK,		/* Stripe holds it: id is set */
-	STRIPE_REFUSED,		/* a 4xx: nothing was created */
-	STRIPE_IDEM_MISMATCH,	/* the key was first used with other params */
-	STRIPE_UNAUTHORIZED,	/* 401/403: the secret key is wrong */
-	STRIPE_GAVE_UP		/* out of retries: the outcome is unknown */
-};
-struct stripe_result {
-	enum stripe_outcome outcome;
-	long		 http_status;		/* last answer, 0 if none */
-	int		 attempts;
-	int		 replayed;		/* Idempotent-Replayed: true */
-	char		 id[STRIPE_ID_MAX + 1];
-	char		 error[256];
-	void		*obj;			/* internal: the parsed answer */
-};
-/* An item of a list, valid only during the callback. */
-struct stripe_listed {
-	const char	*id;
-	long long	 amount;
-	const void	*obj;
-};
-struct stripe	*stripe_open(const struct config *);
-void		 stripe_close(struct stripe *);
-int		 stripe_invoice_item_create(struct stripe *,
-		    const struct stripe_item *, struct stripe_result *);
-void		 stripe_invoice_items_create(struct stripe *,
-		    int (*)(void *, struct stripe_item *, void **),
-		    void (*)(void *, void *, const struct stripe_result *),
-		    void *);
-int		 stripe_invoice_items_list(struct stripe *, const char *,
-		    int (*)(void *, const struct stripe_listed *), void *,
-		    char *, size_t);
-const char	*stripe_listed_meta(const struct stripe_listed *,
-		    const char *);
-
-/*
- * overage.c: billing Pro overage to Stripe from the ledger, exactly once.
- * The cron program and POST /api/cron/process-overage both call
- * overage_run().
- */
-struct json_object;
-struct overage_item {			/* one line of what a run did */
-	const char	*user_id;
-	const char	*period;		/* "2025-10-01" */
-	long long	 ledger_id;		/* 0: no ledger row */
-	long long	 calls_from, calls_to;
-	long long	 calls;
-	long long	 amount_cents;
-	const char	*action;	/* bill, retry, reconcile, skip, carry */
-	const char	*outcome;	/* sent, failed, pending, skipped, dry_run */
-	const char	*stripe_id;		/* "" when none */
-	const char	*error;			/* "" when none */
-};
-struct overage_opts {
-	int		 dry_run;		/* report, touch nothing */
-	const char	*period;		/* "2025-10-01", NULL: all */
-	const char	*actor;			/* audit actor: "cron", "http" */
-	const char	*remote;		/* client address or NULL */
-	void		(*on_item)(void *, const struct overage_item *);
-	void		*arg;
-};
-struct overage_summary {
-	int		 dry_run;
-	long long	 users_seen;		/* with overage or unsent rows */
-	long long	 users_billed;		/* had an item sent */
-	long long	 users_skipped;		/* no Stripe customer */
-	long long	 users_failed;		/* had an item refused/unsent */
-	long long	 items_sent;		/* reconciled ones included */
-	long long	 items_reconciled;
-	long long	 items_failed;
-	long long	 total_cents;		/* sent by this run */
-	long long	 calls_billed;
-	long long	 calls_carried;		/* behind a fraction of a cent */
-	char		 error[256];		/* why the run stopped, or "" */
-};
-enum overage_rc {
-	OVERAGE_OK = 0,		/* everything due was billed */
-	OVERAGE_PARTIAL = 1,	/* something was skipped or failed */
-	OVERAGE_BUSY = 2,	/* another run holds the lock */
-	OVERAGE_ERROR = -1	/* the run could not proceed (error says) */
-};
-int		 overage_run(struct db *, const struct config *,
-		    const struct overage_opts *, struct overage_summary *);
-struct json_object *overage_summary_json(const struct overage_summary *);
-int		 overage_billable(long long, long long, long long *,
-		    long long *);
-int		 overage_describe(char *, size_t, long long, long long,
-		    time_t);
-int		 overage_period_parse(const char *, char *, size_t);
+/* The rest of the engine, by concern. */
+#include "accounts.h"
+#include "usage.h"
+#include "business.h"
 
 #endif /* NEXUS_H */

@@ -2,13 +2,14 @@
  * Quotas per calendar month (UTC).
  *
  * Hard limits (Free) are decided in the database by one conditional
- * increment, so that any number of workers admit exactly the limit. Soft
- * limits (Pro) and unlimited plans never refuse: their calls are counted
- * by the batched usage writer, and the figures in their headers come from
- * a per-worker table of counters: the period's count as last read from
- * the database (at most usage_refresh_ms old) plus this worker's calls
- * not yet written. Other workers' unwritten calls are not in it, so a
- * soft-limit figure may lag by at most one flush interval of their calls.
+ * increment (period_admit), so that any number of workers admit exactly
+ * the limit. Soft limits (Pro) and unlimited plans never refuse: their
+ * calls are counted by the batched usage writer, and the figures in their
+ * headers come from a per-worker table of counters: the period's count as
+ * last read from the database (at most usage_refresh_ms old) plus this
+ * worker's calls not yet written. Other workers' unwritten calls are not
+ * in it, so a soft-limit figure may lag by at most one flush interval of
+ * their calls.
  */
 #include "config.h"
 
@@ -17,19 +18,6 @@
 #include <string.h>
 
 #include "nexus.h"
-
-/*
- * Admits the call only while api_calls < limit. Affected rows: 1 when the
- * period's row was created (used = 1), 2 when incremented, 0 when refused;
- * LAST_INSERT_ID(expr) hands back the count without a second query.
- */
-static const char *const sql_admit = "INSERT INTO eco_usage_records "
-    "(user_id, period, api_calls, updated_at) "
-    "VALUES (?, FROM_UNIXTIME(?), 1, UTC_TIMESTAMP()) "
-    "ON DUPLICATE KEY UPDATE api_calls = LAST_INSERT_ID("
-    "IF(api_calls < ?, api_calls + 1, api_calls))";
-static const char *const sql_count = "SELECT api_calls "
-    "FROM eco_usage_records WHERE user_id = ? AND period = FROM_UNIXTIME(?)";
 
 struct counter {
 	char		 user[USER_ID_MAX + 1];
@@ -68,17 +56,12 @@ counters_free(struct counters *cs)
 	free(cs);
 }
 
-/* FNV-1a: the slot of a user's counter. Called with the lock held. */
+/* The slot of a user's counter. Called with the lock held. */
 static struct counter *
 counter_slot(struct counters *cs, const char *user, time_t period)
 {
-	uint64_t	 h = 14695981039346656037ULL;
-	const char	*p;
-	struct counter	*c;
+	struct counter	*c = &cs->c[fnv1a(user, strlen(user)) % cs->n];
 
-	for (p = user; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	c = &cs->c[h % cs->n];
 	if (strcmp(c->user, user) != 0 || c->period != period) {
 		memset(c, 0, sizeof(*c));
 		strlcpy_(c->user, user, sizeof(c->user));
@@ -108,19 +91,16 @@ static int
 quota_hard(struct db *db, const struct apikey *k, time_t period,
     struct quota *q)
 {
-	struct dbp		 p[3] = { DBP_S(k->user_id), DBP_I(period),
-	    DBP_I(k->limit) };
-	unsigned long long	 affected, count;
+	int	 rc;
 
 	if (k->limit == 0) {
 		q->used = 0;
 		return 0;
 	}
-	if (db_exec2(db, sql_admit, p, 3, &affected, &count) == -1)
+	if ((rc = period_admit(db, k->user_id, period, k->limit,
+	    &q->used)) == -1)
 		return -1;
-	q->admitted = affected != 0;
-	q->used = affected == 1 ? 1 : (long long)count;
-	q->counted = q->admitted;
+	q->admitted = q->counted = rc;
 	return 0;
 }
 
@@ -133,7 +113,6 @@ static void
 quota_soft(struct db *db, struct counters *cs, const struct apikey *k,
     time_t period, int64_t now_ms, struct quota *q)
 {
-	struct dbp	 p[2] = { DBP_S(k->user_id), DBP_I(period) };
 	struct counter	*c;
 	long long	 v = 0;
 	int		 got = -1;
@@ -142,7 +121,7 @@ quota_soft(struct db *db, struct counters *cs, const struct apikey *k,
 	c = counter_slot(cs, k->user_id, period);
 	if (c->read_ms == 0 || now_ms - c->read_ms >= cs->refresh_ms) {
 		pthread_mutex_unlock(&cs->mu);
-		got = db_query_int(db, sql_count, p, 2, &v);
+		got = period_calls(db, k->user_id, period, &v);
 		pthread_mutex_lock(&cs->mu);
 		c = counter_slot(cs, k->user_id, period);
 	}

@@ -14,8 +14,7 @@
  * complete and counted every raw row it still has (a day with late events
  * is rolled up again first).
  *
- * The same aggregator (struct usage_agg) serves the usage API for the
- * days not rolled up yet (today), so both report the same numbers.
+ * The adding up is the aggregator's (agg.c), which the usage API shares.
  */
 #include "config.h"
 
@@ -33,11 +32,7 @@
 #define STR_(x)			#x
 #define STR(x)			STR_(x)
 #define TOP_ROUTES		5
-#define DAY			86400
 
-static const char *const sql_raw_user_day = "SELECT method, endpoint, "
-    "status, latency_us FROM eco_api_usage WHERE user_id = ? "
-    "AND ts >= FROM_UNIXTIME(?) AND ts < FROM_UNIXTIME(?)";
 /* Who has raw rows that day: the ts index holds user_id (the PK) too. */
 static const char *const sql_day_users = "SELECT DISTINCT user_id "
     "FROM eco_api_usage FORCE INDEX (eco_api_usage_ts) "
@@ -47,41 +42,40 @@ static const char *const sql_day_rolled_users = "SELECT user_id "
 static const char *const sql_day_state = "SELECT complete, raw_rows, "
     "purged_at IS NOT NULL FROM eco_rollup_days WHERE day = ?";
 /*
- * The roll-up writes with multi-row upserts of 1, 2, 4 .. BATCH_MAX rows
- * (built once by batch_sql). In eco_usage_daily, rolled_up_at is assigned
- * first, while the other columns still hold their old values: it moves
- * only when something else changes. Unchanged rows are not rewritten.
+ * The roll-up writes with multi-row upserts of 1, 2, 4 .. BATCH_MAX rows.
+ * In eco_usage_daily, rolled_up_at is assigned first, while the other
+ * columns still hold their old values: it moves only when something else
+ * changes. Unchanged rows are not rewritten.
  */
-#define BATCH_SIZES	9
-#define BATCH_MAX	(1 << (BATCH_SIZES - 1))
-struct batch_kind {
-	const char	*head, *row, *tail;
-	unsigned int	 ncol;
-	char		*sql[BATCH_SIZES];
+#define BATCH_MAX	256
+static struct multirow daily_rows = {
+	.head = "INSERT INTO eco_usage_daily (user_id, day, calls, successes, "
+	    "errors, latency_avg_us, latency_p95_us, top_endpoints, "
+	    "rolled_up_at) VALUES ",
+	.row = "(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP())",
+	.tail = " ON DUPLICATE KEY UPDATE rolled_up_at = IF(calls = "
+	    "VALUES(calls) AND successes = VALUES(successes) AND "
+	    "errors = VALUES(errors) AND "
+	    "latency_avg_us = VALUES(latency_avg_us) AND "
+	    "latency_p95_us = VALUES(latency_p95_us) AND "
+	    "top_endpoints = VALUES(top_endpoints), rolled_up_at, "
+	    "VALUES(rolled_up_at)), calls = VALUES(calls), "
+	    "successes = VALUES(successes), errors = VALUES(errors), "
+	    "latency_avg_us = VALUES(latency_avg_us), "
+	    "latency_p95_us = VALUES(latency_p95_us), "
+	    "top_endpoints = VALUES(top_endpoints)",
+	.ncol = 8
 };
-static struct batch_kind daily_kind = {
-	"INSERT INTO eco_usage_daily (user_id, day, calls, successes, errors, "
-	"latency_avg_us, latency_p95_us, top_endpoints, rolled_up_at) VALUES ",
-	"(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP())",
-	" ON DUPLICATE KEY UPDATE rolled_up_at = IF(calls = VALUES(calls) AND "
-	"successes = VALUES(successes) AND errors = VALUES(errors) AND "
-	"latency_avg_us = VALUES(latency_avg_us) AND "
-	"latency_p95_us = VALUES(latency_p95_us) AND "
-	"top_endpoints = VALUES(top_endpoints), rolled_up_at, "
-	"VALUES(rolled_up_at)), calls = VALUES(calls), "
-	"successes = VALUES(successes), errors = VALUES(errors), "
-	"latency_avg_us = VALUES(latency_avg_us), "
-	"latency_p95_us = VALUES(latency_p95_us), "
-	"top_endpoints = VALUES(top_endpoints)", 8, { NULL }
-};
-static struct batch_kind routes_kind = {
-	"INSERT INTO eco_usage_daily_routes (user_id, day, method, endpoint, "
-	"calls, errors, latency_sum_us, latency_max_us, latency_hist) VALUES ",
-	"(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	" ON DUPLICATE KEY UPDATE calls = VALUES(calls), "
-	"errors = VALUES(errors), latency_sum_us = VALUES(latency_sum_us), "
-	"latency_max_us = VALUES(latency_max_us), "
-	"latency_hist = VALUES(latency_hist)", 9, { NULL }
+static struct multirow routes_rows = {
+	.head = "INSERT INTO eco_usage_daily_routes (user_id, day, method, "
+	    "endpoint, calls, errors, latency_sum_us, latency_max_us, "
+	    "latency_hist) VALUES ",
+	.row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	.tail = " ON DUPLICATE KEY UPDATE calls = VALUES(calls), "
+	    "errors = VALUES(errors), latency_sum_us = VALUES(latency_sum_us), "
+	    "latency_max_us = VALUES(latency_max_us), "
+	    "latency_hist = VALUES(latency_hist)",
+	.ncol = 9
 };
 static const char *const sql_daily_delete = "DELETE FROM eco_usage_daily "
     "WHERE user_id = ? AND day = ?";
@@ -104,312 +98,6 @@ static const char *const sql_mark_purged = "UPDATE eco_rollup_days "
     "SET purged_at = UTC_TIMESTAMP() WHERE day = ? AND purged_at IS NULL";
 static const char *const sql_purge_chunk = "DELETE FROM eco_api_usage "
     "WHERE ts < FROM_UNIXTIME(?) ORDER BY ts LIMIT " STR(ROLLUP_PURGE_CHUNK);
-
-/*
- * Latency histogram: values below 16 us have a bucket each; above, every
- * power of two is cut into 8 buckets, so a bucket is at most 1/8 of its
- * lower bound wide (up to 2^32 us in HIST_BUCKETS buckets).
- */
-unsigned int
-hist_bucket(unsigned int v)
-{
-	unsigned int	 e;
-
-	if (v < 16)
-		return v;
-	e = 31 - (unsigned int)__builtin_clz(v);
-	return 16 + (e - 4) * 8 + ((v >> (e - 3)) & 7);
-}
-
-/* Returns the largest value that falls into bucket b. */
-unsigned int
-hist_upper(unsigned int b)
-{
-	unsigned int	 e, sub;
-
-	if (b < 16)
-		return b;
-	e = (b - 16) / 8 + 4;
-	sub = (b - 16) % 8;
-	return ((8 + sub) << (e - 3)) + ((1u << (e - 3)) - 1);
-}
-
-/* The nearest-rank p95 position (1-based) among n values: ceil(0.95 n). */
-static unsigned long long
-p95_rank(unsigned long long n)
-{
-	return n / 20 * 19 + ((n % 20) * 19 + 19) / 20;
-}
-
-/*
- * Returns the p95 of a histogram of n values: the upper bound of the
- * bucket holding the nearest-rank 95th percentile, capped at max.
- */
-unsigned int
-hist_p95(const unsigned long long *h, unsigned long long n, unsigned int max)
-{
-	unsigned long long	 rank = p95_rank(n), seen = 0;
-	unsigned int		 b, v;
-
-	if (n == 0)
-		return 0;
-	for (b = 0; b < HIST_BUCKETS; b++)
-		if ((seen += h[b]) >= rank)
-			break;
-	if (b == HIST_BUCKETS)
-		return max;
-	v = hist_upper(b);
-	return v < max ? v : max;
-}
-
-/* Appends the histogram as (bucket byte, LEB128 count) pairs. */
-size_t
-hist_encode(const unsigned long long *h, unsigned char *out, size_t outsz)
-{
-	size_t			 o = 0;
-	unsigned int		 b;
-	unsigned long long	 c;
-
-	for (b = 0; b < HIST_BUCKETS; b++) {
-		if ((c = h[b]) == 0)
-			continue;
-		if (o + 11 > outsz)
-			return 0;
-		out[o++] = (unsigned char)b;
-		do {
-			out[o++] = (unsigned char)((c & 0x7f) | (c > 0x7f ? 0x80 : 0));
-			c >>= 7;
-		} while (c != 0);
-	}
-	return o;
-}
-
-/* Adds an encoded histogram into h. Returns 0, or -1 if it is malformed. */
-int
-hist_decode_add(const unsigned char *p, size_t n, unsigned long long *h)
-{
-	size_t			 i = 0;
-	int			 last = -1;
-
-	while (i < n) {
-		unsigned long long	 c = 0;
-		unsigned int		 b = p[i++], shift = 0;
-
-		if ((int)b <= last || b >= HIST_BUCKETS)
-			return -1;
-		do {
-			if (i >= n || shift > 56)
-				return -1;
-			c |= (unsigned long long)(p[i] & 0x7f) << shift;
-			shift += 7;
-		} while (p[i++] & 0x80);
-		h[b] += c;
-		last = (int)b;
-	}
-	return 0;
-}
-
-void
-agg_init(struct usage_agg *a, int keep_latencies)
-{
-	memset(a, 0, sizeof(*a));
-	a->keep = keep_latencies;
-	a->last = -1;
-}
-
-void
-agg_free(struct usage_agg *a)
-{
-	free(a->routes);
-	free(a->lat);
-	agg_init(a, a->keep);
-}
-
-/* Returns the route's slot, adding it if it is new. */
-static struct route_stats *
-agg_route(struct usage_agg *a, const char *method, const char *endpoint)
-{
-	struct route_stats	*r;
-	size_t			 i;
-
-	if (a->last >= 0) {
-		r = &a->routes[a->last];
-		if (strcmp(r->endpoint, endpoint) == 0 &&
-		    strcmp(r->method, method) == 0)
-			return r;
-	}
-	for (i = 0; i < a->nroutes; i++) {
-		r = &a->routes[i];
-		if (strcmp(r->endpoint, endpoint) == 0 &&
-		    strcmp(r->method, method) == 0) {
-			a->last = (long)i;
-			return r;
-		}
-	}
-	if (a->nroutes == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 8;
-		a->routes = xrealloc(a->routes, a->cap * sizeof(*a->routes));
-	}
-	r = &a->routes[a->nroutes];
-	memset(r, 0, sizeof(*r));
-	strlcpy_(r->method, method, sizeof(r->method));
-	strlcpy_(r->endpoint, endpoint, sizeof(r->endpoint));
-	a->last = (long)a->nroutes++;
-	return r;
-}
-
-/* Counts one call. Status 400 and above is an error. */
-void
-agg_add(struct usage_agg *a, const char *method, const char *endpoint,
-    long long status, long long latency)
-{
-	struct route_stats	*r = agg_route(a, method, endpoint);
-	unsigned int		 lat;
-
-	lat = latency < 0 ? 0 : latency > 0xffffffffLL ? 0xffffffffu :
-	    (unsigned int)latency;
-	r->calls++;
-	r->errors += status >= 400;
-	r->lat_sum += lat;
-	if (lat > r->lat_max)
-		r->lat_max = lat;
-	r->hist[hist_bucket(lat)]++;
-	a->calls++;
-	a->errors += status >= 400;
-	a->lat_sum += lat;
-	if (a->keep) {
-		if (a->nlat == a->latcap) {
-			a->latcap = a->latcap ? a->latcap * 2 : 1024;
-			a->lat = xrealloc(a->lat, a->latcap * sizeof(*a->lat));
-		}
-		a->lat[a->nlat++] = lat;
-	}
-}
-
-/*
- * Adds a route's stored aggregate (eco_usage_daily_routes). Returns 0, or
- * -1 (adding nothing) if its histogram is malformed.
- */
-int
-agg_add_route(struct usage_agg *a, const char *method, const char *endpoint,
-    unsigned long long calls, unsigned long long errors,
-    unsigned long long lat_sum, unsigned int lat_max,
-    const unsigned char *hist, size_t histlen)
-{
-	unsigned long long	 h[HIST_BUCKETS];
-	struct route_stats	*r;
-	size_t			 i;
-
-	memset(h, 0, sizeof(h));
-	if (calls == 0 || hist_decode_add(hist, histlen, h) == -1)
-		return -1;
-	r = agg_route(a, method, endpoint);
-	for (i = 0; i < HIST_BUCKETS; i++)
-		r->hist[i] += h[i];
-	r->calls += calls;
-	r->errors += errors;
-	r->lat_sum += lat_sum;
-	if (lat_max > r->lat_max)
-		r->lat_max = lat_max;
-	a->calls += calls;
-	a->errors += errors;
-	a->lat_sum += lat_sum;
-	return 0;
-}
-
-/* Reads raw rows [from, to) of one user into a. Returns rows read or -1. */
-long long
-agg_raw(struct db *db, struct usage_agg *a, const char *user, time_t from,
-    time_t to)
-{
-	struct dbp	 p[3] = { DBP_S(user), DBP_I(from), DBP_I(to) };
-	struct dbres	*r;
-	long long	 n = 0;
-	int		 rc;
-
-	if ((r = db_query(db, sql_raw_user_day, p, 3)) == NULL)
-		return -1;
-	while ((rc = db_next(r)) == 1) {
-		agg_add(a, db_str(r, 0), db_str(r, 1), db_int(r, 2),
-		    db_int(r, 3));
-		n++;
-	}
-	db_done(r);
-	return rc == -1 ? -1 : n;
-}
-
-/* Hoare's selection: the k-th smallest (0-based) of v[0..n-1], reordering v. */
-static unsigned int
-select_kth(unsigned int *v, size_t n, size_t k)
-{
-	size_t		 lo = 0, hi = n - 1;
-
-	while (lo < hi) {
-		unsigned int	 pivot = v[lo + (hi - lo) / 2], t;
-		size_t		 i = lo, j = hi;
-
-		while (i <= j) {
-			while (v[i] < pivot)
-				i++;
-			while (v[j] > pivot)
-				j--;
-			if (i <= j) {
-				t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-				i++;
-				if (j == 0)
-					break;
-				j--;
-			}
-		}
-		if (k <= j)
-			hi = j;
-		else if (k >= i)
-			lo = i;
-		else
-			break;
-	}
-	return v[k];
-}
-
-/* The exact nearest-rank p95 of every latency added (keep_latencies). */
-unsigned int
-agg_p95(struct usage_agg *a)
-{
-	if (a->nlat == 0)
-		return 0;
-	return select_kth(a->lat, a->nlat, (size_t)(p95_rank(a->nlat) - 1));
-}
-
-/* Average rounded half up to a whole microsecond; 0 for no calls. */
-unsigned long long
-avg_round(unsigned long long sum, unsigned long long n)
-{
-	return n == 0 ? 0 : sum / n + (sum % n >= n - sum % n);
-}
-
-static int
-route_cmp(const void *x, const void *y)
-{
-	const struct route_stats *a = x, *b = y;
-	int			  c;
-
-	if (a->calls != b->calls)
-		return a->calls > b->calls ? -1 : 1;
-	if ((c = strcmp(a->endpoint, b->endpoint)) != 0)
-		return c;
-	return strcmp(a->method, b->method);
-}
-
-/* Sorts routes by calls, most first (then by path and method). */
-void
-agg_sort(struct usage_agg *a)
-{
-	if (a->nroutes > 1)
-		qsort(a->routes, a->nroutes, sizeof(*a->routes), route_cmp);
-	a->last = -1;
-}
 
 /* The top routes as the JSON array kept in eco_usage_daily.top_endpoints. */
 static char *
@@ -435,45 +123,23 @@ top_json(const struct usage_agg *a)
 	return s;
 }
 
-/* Builds the multi-row statements of a kind (once per process). */
-static void
-batch_sql(struct batch_kind *k)
-{
-	struct buf	 b;
-	size_t		 i, n;
-
-	if (k->sql[0] != NULL)
-		return;
-	for (i = 0; i < BATCH_SIZES; i++) {
-		buf_init(&b, 1024 * 1024);
-		buf_addstr(&b, k->head);
-		for (n = 0; n < ((size_t)1 << i); n++) {
-			if (n > 0)
-				buf_addstr(&b, ",");
-			buf_addstr(&b, k->row);
-		}
-		buf_addstr(&b, k->tail);
-		k->sql[i] = b.data;
-	}
-}
-
 /*
  * Rows waiting for one multi-row upsert. Strings and blobs are copied
  * into arena; until the flush, their dbp holds an offset into it.
  */
 struct batch {
-	struct batch_kind	*k;
+	struct multirow		*m;
 	struct dbp		*p;
 	size_t			 rows;
 	struct buf		 arena;
 };
 
 static void
-batch_init(struct batch *b, struct batch_kind *k)
+batch_init(struct batch *b, struct multirow *m)
 {
-	batch_sql(k);
-	b->k = k;
-	b->p = xcalloc((size_t)BATCH_MAX * k->ncol, sizeof(*b->p));
+	multirow_build(m, BATCH_MAX, 0);
+	b->m = m;
+	b->p = xcalloc((size_t)BATCH_MAX * m->ncol, sizeof(*b->p));
 	b->rows = 0;
 	buf_init(&b->arena, 64 * 1024 * 1024);
 }
@@ -489,34 +155,27 @@ batch_free(struct batch *b)
 static int
 batch_flush(struct db *db, struct batch *b)
 {
-	size_t		 i, off = 0, n, ncol = b->k->ncol;
-	int		 s;
+	unsigned long long	 n;
+	size_t			 i;
 
-	for (i = 0; i < b->rows * ncol; i++)
+	for (i = 0; i < b->rows * b->m->ncol; i++)
 		if (b->p[i].type == DBP_STR || b->p[i].type == DBP_BLOB)
 			b->p[i].s = b->arena.data + (uintptr_t)b->p[i].s;
-	while (off < b->rows) {
-		for (s = BATCH_SIZES - 1; ((size_t)1 << s) > b->rows - off; s--)
-			;
-		n = (size_t)1 << s;
-		if (db_exec(db, b->k->sql[s], b->p + off * ncol, n * ncol,
-		    NULL) == -1)
-			return -1;
-		off += n;
-	}
+	if (multirow_exec(db, b->m, b->p, b->rows, &n) == -1)
+		return -1;
 	b->rows = 0;
 	buf_reset(&b->arena);
 	return 0;
 }
 
-/* Queues one row (k->ncol values), flushing a full batch. Returns 0 or -1. */
+/* Queues one row (m->ncol values), flushing a full batch. Returns 0 or -1. */
 static int
 batch_add(struct db *db, struct batch *b, const struct dbp *row)
 {
-	struct dbp	*p = b->p + b->rows * b->k->ncol;
+	struct dbp	*p = b->p + b->rows * b->m->ncol;
 	unsigned int	 i;
 
-	for (i = 0; i < b->k->ncol; i++) {
+	for (i = 0; i < b->m->ncol; i++) {
 		p[i] = row[i];
 		if (row[i].type != DBP_STR && row[i].type != DBP_BLOB)
 			continue;
@@ -537,7 +196,8 @@ strp_cmp(const void *a, const void *b)
 
 /*
  * Deletes the stored routes of user (from the day's sorted list of
- * "user\tmethod\tendpoint") that a holds no more: only when raw rows went away behind the roll-up's back.
+ * "user\tmethod\tendpoint") that a holds no more: only when raw rows
+ * went away behind the roll-up's back.
  */
 static int
 routes_prune(struct db *db, const char *user, const char *day,
@@ -708,12 +368,12 @@ rollup_day_locked(struct db *db, time_t day, time_t now,
 		return ROLLUP_ERR;
 	if (purged)
 		return ROLLUP_PURGED;
-	complete = now >= day + DAY;
+	complete = now >= day + DAY_SECONDS;
 	agg_init(&a, 1);
-	batch_init(&daily, &daily_kind);
-	batch_init(&routes, &routes_kind);
+	batch_init(&daily, &daily_rows);
+	batch_init(&routes, &routes_rows);
 	{
-		struct dbp p[2] = { DBP_I(day), DBP_I(day + DAY) };
+		struct dbp p[2] = { DBP_I(day), DBP_I(day + DAY_SECONDS) };
 		struct dbp q[1] = { DBP_S(date) };
 
 		/* Users with raw rows, and users with aggregates to redo. */
@@ -736,7 +396,7 @@ rollup_day_locked(struct db *db, time_t day, time_t now,
 		if (pending == 0 && db_begin(db) == -1)
 			goto out;
 		agg_free(&a);
-		if ((n = agg_raw(db, &a, users[i], day, day + DAY)) == -1 ||
+		if ((n = agg_raw(db, &a, users[i], day, day + DAY_SECONDS)) == -1 ||
 		    rollup_write(db, users[i], date, &a, &daily, &routes) == -1 ||
 		    routes_prune(db, users[i], date, &a, stored, nstored) == -1)
 			goto fail;
@@ -805,7 +465,7 @@ rollup_range(struct db *db, time_t from, time_t to, time_t now,
 
 	if (rollup_lock(db) == -1)
 		return -1;
-	for (d = day_start(from); d <= to; d += DAY) {
+	for (d = day_start(from); d <= to; d += DAY_SECONDS) {
 		memset(&st, 0, sizeof(st));
 		if ((r = rollup_day_locked(db, d, now, &st)) == ROLLUP_ERR) {
 			log_warnx("roll-up: %s", db_error(db));
@@ -827,7 +487,7 @@ retention_ready(struct db *db, time_t day, time_t now, const char *date,
     struct retention_stats *rs)
 {
 	struct rollup_stats	 st;
-	struct dbp		 p[2] = { DBP_I(day), DBP_I(day + DAY) };
+	struct dbp		 p[2] = { DBP_I(day), DBP_I(day + DAY_SECONDS) };
 	long long		 raw_rows = 0, have = 0;
 	int			 complete = 0, purged = 0, found;
 
@@ -856,7 +516,7 @@ int
 retention_run(struct db *db, long long retention_days, time_t now,
     struct retention_stats *rs)
 {
-	time_t			 cutoff = day_start(now) - retention_days * DAY;
+	time_t			 cutoff = day_start(now) - retention_days * DAY_SECONDS;
 	time_t			 day;
 	char			 date[16];
 	unsigned long long	 n;
@@ -872,7 +532,7 @@ retention_run(struct db *db, long long retention_days, time_t now,
 		if (got == 0)
 			break;
 		day = day_start((time_t)oldest);
-		if (day + DAY > cutoff)
+		if (day + DAY_SECONDS > cutoff)
 			break;
 		time_format_date(day, date, sizeof(date));
 		if (retention_ready(db, day, now, date, rs) == -1)
@@ -880,7 +540,7 @@ retention_run(struct db *db, long long retention_days, time_t now,
 		struct dbp m[1] = { DBP_S(date) };
 		if (db_exec(db, sql_mark_purged, m, 1, NULL) == -1)
 			goto out;
-		struct dbp p[1] = { DBP_I(day + DAY) };
+		struct dbp p[1] = { DBP_I(day + DAY_SECONDS) };
 		do {
 			if (db_exec(db, sql_purge_chunk, p, 1, &n) == -1)
 				goto out;

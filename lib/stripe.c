@@ -1,6 +1,6 @@
 /*
- * The Stripe client: invoice items over libcurl
- * (https://stripe.com/docs/api/invoiceitems).
+ * The Stripe client's engine: requests over libcurl, paced and retried.
+ * The calls it runs (invoice items) are made in stripe_items.c.
  *
  * Requests are form-encoded with "Authorization: Bearer <key>"; creates
  * carry an Idempotency-Key, so a request whose answer was lost is simply
@@ -38,12 +38,11 @@
 #include <json-c/json.h>
 
 #include "nexus.h"
+#include "billing.h"
 
 #define STRIPE_INFLIGHT		16		/* requests in flight at once */
 #define STRIPE_BODY_MAX		(1024 * 1024)	/* a list page is ~150 KB */
 #define STRIPE_FORM_MAX		8192
-#define STRIPE_LIST_PAGE	100		/* Stripe's largest page */
-#define STRIPE_LIST_PAGES	1000		/* 100,000 items at most */
 #define BACKOFF_FIRST_MS	500
 #define BACKOFF_MAX_MS		8000
 #define RETRY_AFTER_MAX_S	60
@@ -67,7 +66,7 @@ struct stripe {
 };
 
 /* One request, retried as a unit. */
-struct call {
+struct stripe_call {
 	CURL			*easy;
 	struct curl_slist	*hdrs;
 	char			 url[1024];
@@ -82,15 +81,7 @@ struct call {
 	int			 should_retry;	/* 1, 0, -1 when absent */
 	int			 replayed;
 	char			 errbuf[CURL_ERROR_SIZE];
-	struct call		*next;
-};
-
-/* What stripe_pump() asks of its caller. */
-struct pump {
-	struct call	*(*next)(struct pump *);	/* NULL: no more */
-	void		 (*done)(struct pump *, struct call *,
-			    const struct stripe_result *);
-	void		*arg;
+	struct stripe_call	*next;
 };
 
 static int64_t
@@ -186,9 +177,12 @@ pace_note(struct stripe *s, int64_t now)
 		s->nstarts++;
 }
 
-/* Appends k=v form-encoded (application/x-www-form-urlencoded). */
-static int
-form_add(struct buf *b, const char *k, const char *v)
+/*
+ * Appends k=v form-encoded (application/x-www-form-urlencoded), after a
+ * '&' unless b is empty. Returns 0, or -1 past b's cap.
+ */
+int
+stripe_form_add(struct buf *b, const char *k, const char *v)
 {
 	const char	*p;
 	int		 i;
@@ -215,7 +209,7 @@ form_add(struct buf *b, const char *k, const char *v)
 static size_t
 on_body(char *p, size_t sz, size_t n, void *arg)
 {
-	struct call	*c = arg;
+	struct stripe_call	*c = arg;
 
 	if (buf_add(&c->body, p, sz * n) == -1)
 		return 0;	/* CURLE_WRITE_ERROR: larger than we take */
@@ -248,7 +242,7 @@ header_value(const char *p, size_t n, const char *name, char *v, size_t vn)
 static size_t
 on_header(char *p, size_t sz, size_t n, void *arg)
 {
-	struct call	*c = arg;
+	struct stripe_call	*c = arg;
 	char		 v[32];
 	long long	 secs;
 
@@ -264,23 +258,57 @@ on_header(char *p, size_t sz, size_t n, void *arg)
 	return sz * n;
 }
 
-static struct call *
-call_new(struct stripe *s, int post, const char *path, void *udata)
+/*
+ * A call of path: a POST of its form (stripe_call_form) when it has an
+ * Idempotency-Key, a GET when idem is NULL. udata is the caller's. A call
+ * whose URL, key or form does not fit is not sent: it fails.
+ */
+struct stripe_call *
+stripe_call_new(struct stripe *s, const char *path, const char *idem,
+    void *udata)
 {
-	struct call	*c = xcalloc(1, sizeof(*c));
+	struct stripe_call	*c = xcalloc(1, sizeof(*c));
+	struct curl_slist	*l;
+	struct buf		 h;
 
-	c->post = post;
+	c->post = idem != NULL;
 	c->udata = udata;
 	buf_init(&c->form, STRIPE_FORM_MAX);
 	buf_init(&c->body, STRIPE_BODY_MAX);
 	if ((size_t)snprintf(c->url, sizeof(c->url), "%s%s",
 	    s->cfg->stripe_api_base, path) >= sizeof(c->url))
+		c->url[0] = '\0';	/* call_start() refuses it */
+	if (idem == NULL)
+		return c;
+	buf_init(&h, 512);
+	if (buf_printf(&h, "Idempotency-Key: %s", idem) == -1)
 		c->url[0] = '\0';
+	else {
+		for (l = s->auth; l != NULL; l = l->next)
+			c->hdrs = curl_slist_append(c->hdrs, l->data);
+		c->hdrs = curl_slist_append(c->hdrs, h.data);
+		c->hdrs = curl_slist_append(c->hdrs, "Expect:");
+	}
+	buf_free(&h);
 	return c;
 }
 
-static void
-call_free(struct call *c)
+/* Adds k=v to the call's form; one that does not fit spoils the call. */
+void
+stripe_call_form(struct stripe_call *c, const char *k, const char *v)
+{
+	if (stripe_form_add(&c->form, k, v) == -1)
+		c->url[0] = '\0';
+}
+
+void *
+stripe_call_udata(const struct stripe_call *c)
+{
+	return c->udata;
+}
+
+void
+stripe_call_free(struct stripe_call *c)
 {
 	if (c == NULL)
 		return;
@@ -294,7 +322,7 @@ call_free(struct call *c)
 
 /* Sets up the handle for one attempt. Returns 0 or -1. */
 static int
-call_start(struct stripe *s, struct call *c)
+call_start(struct stripe *s, struct stripe_call *c)
 {
 	long	 ms = (long)s->cfg->stripe_timeout_ms;
 
@@ -367,7 +395,7 @@ is_idempotency_error(json_object *o)
  * retrying it, or -1 when it is final (with *res filled).
  */
 static long
-call_judge(struct stripe *s, struct call *c, CURLcode cc,
+call_judge(struct stripe *s, struct stripe_call *c, CURLcode cc,
     struct stripe_result *res)
 {
 	json_object	*o = NULL, *id;
@@ -452,10 +480,10 @@ call_judge(struct stripe *s, struct call *c, CURLcode cc,
 }
 
 /* Takes the waiting call that is due soonest if it is due by now. */
-static struct call *
-take_due(struct call **waiting, int64_t now, int64_t *soonest)
+static struct stripe_call *
+take_due(struct stripe_call **waiting, int64_t now, int64_t *soonest)
 {
-	struct call	**pp, **best = NULL, *c;
+	struct stripe_call	**pp, **best = NULL, *c;
 
 	*soonest = 0;
 	for (pp = waiting; *pp != NULL; pp = &(*pp)->next)
@@ -474,14 +502,17 @@ take_due(struct call **waiting, int64_t now, int64_t *soonest)
 }
 
 /*
- * Runs every call p->next() gives, each to a final answer, and hands it to
- * p->done(), which owns it from then on. Returns when next() has no more
- * and nothing is in flight or waiting for a retry.
+ * Runs every call next(arg) gives (NULL: no more), each to a final
+ * answer, and hands it to done(arg, call, result), which owns the call
+ * and result->obj from then on. Returns when next() has no more and
+ * nothing is in flight or waiting for a retry.
  */
-static void
-stripe_pump(struct stripe *s, struct pump *p)
+void
+stripe_run(struct stripe *s, struct stripe_call *(*next)(void *),
+    void (*done)(void *, struct stripe_call *, const struct stripe_result *),
+    void *arg)
 {
-	struct call		*waiting = NULL, *c;
+	struct stripe_call		*waiting = NULL, *c;
 	struct stripe_result	 res;
 	CURLMsg			*m;
 	int64_t			 now, soonest, wait;
@@ -492,7 +523,7 @@ stripe_pump(struct stripe *s, struct pump *p)
 		now = mono_us();
 		while (inflight < STRIPE_INFLIGHT && pace_wait(s, now) == 0) {
 			if ((c = take_due(&waiting, now, &soonest)) == NULL &&
-			    more && (c = p->next(p)) == NULL)
+			    more && (c = next(arg)) == NULL)
 				more = 0;
 			if (c == NULL)
 				break;
@@ -501,7 +532,7 @@ stripe_pump(struct stripe *s, struct pump *p)
 				res.outcome = STRIPE_GAVE_UP;
 				snprintf(res.error, sizeof(res.error),
 				    "could not start the request");
-				p->done(p, c, &res);
+				done(arg, c, &res);
 				continue;
 			}
 			pace_note(s, now);
@@ -518,7 +549,7 @@ stripe_pump(struct stripe *s, struct pump *p)
 			curl_multi_remove_handle(s->multi, c->easy);
 			inflight--;
 			if ((ms = call_judge(s, c, m->data.result, &res)) < 0) {
-				p->done(p, c, &res);
+				done(arg, c, &res);
 				continue;
 			}
 			c->due = mono_us() + (int64_t)ms * 1000;
@@ -545,242 +576,4 @@ stripe_pump(struct stripe *s, struct pump *p)
 			curl_multi_poll(s->multi, NULL, 0,
 			    (int)((wait + 999) / 1000), NULL);
 	}
-}
-
-/* Builds the POST /v1/invoiceitems call for it. */
-static struct call *
-item_call(struct stripe *s, const struct stripe_item *it, void *udata)
-{
-	struct call	*c = call_new(s, 1, "/v1/invoiceitems", udata);
-	struct buf	 h;
-	char		 num[32], key[64];
-	size_t		 i;
-	int		 bad = 0;
-
-	snprintf(num, sizeof(num), "%lld", it->amount);
-	bad |= form_add(&c->form, "customer", it->customer);
-	bad |= form_add(&c->form, "amount", num);
-	bad |= form_add(&c->form, "currency", it->currency);
-	bad |= form_add(&c->form, "description", it->description);
-	if (it->period_start != 0) {
-		snprintf(num, sizeof(num), "%lld", (long long)it->period_start);
-		bad |= form_add(&c->form, "period[start]", num);
-		snprintf(num, sizeof(num), "%lld", (long long)it->period_end);
-		bad |= form_add(&c->form, "period[end]", num);
-	}
-	for (i = 0; i < it->nmeta && i < STRIPE_META_MAX; i++) {
-		snprintf(key, sizeof(key), "metadata[%s]", it->meta[i].key);
-		bad |= form_add(&c->form, key, it->meta[i].val);
-	}
-	buf_init(&h, 512);
-	bad |= buf_printf(&h, "Idempotency-Key: %s", it->idempotency_key);
-	if (bad) {
-		c->url[0] = '\0';	/* call_start() refuses it */
-	} else {
-		struct curl_slist *l;
-
-		for (l = s->auth; l != NULL; l = l->next)
-			c->hdrs = curl_slist_append(c->hdrs, l->data);
-		c->hdrs = curl_slist_append(c->hdrs, h.data);
-		c->hdrs = curl_slist_append(c->hdrs, "Expect:");
-	}
-	buf_free(&h);
-	return c;
-}
-
-struct create_many {
-	int	(*next)(void *, struct stripe_item *, void **);
-	void	(*done)(void *, void *, const struct stripe_result *);
-	void	*arg;
-	struct stripe *s;
-};
-
-static struct call *
-many_next(struct pump *p)
-{
-	struct create_many	*m = p->arg;
-	struct stripe_item	 it;
-	void			*udata = NULL;
-
-	memset(&it, 0, sizeof(it));
-	if (m->next(m->arg, &it, &udata) != 1)
-		return NULL;
-	return item_call(m->s, &it, udata);
-}
-
-static void
-many_done(struct pump *p, struct call *c, const struct stripe_result *res)
-{
-	struct create_many	*m = p->arg;
-
-	m->done(m->arg, c->udata, res);
-	json_object_put(res->obj);
-	call_free(c);
-}
-
-/*
- * Creates invoice items concurrently, paced to stripe_rate: next() fills
- * the next item (returns 1, or 0 when there are no more) and a pointer
- * handed back to done() with its final result. Items are started in the
- * order next() gives them; results come back as they finish.
- */
-void
-stripe_invoice_items_create(struct stripe *s,
-    int (*next)(void *, struct stripe_item *, void **),
-    void (*done)(void *, void *, const struct stripe_result *), void *arg)
-{
-	struct create_many	 m = { next, done, arg, s };
-	struct pump		 p = { many_next, many_done, &m };
-
-	stripe_pump(s, &p);
-}
-
-struct one {
-	const struct stripe_item	*it;
-	struct stripe_result		*res;
-	int				 given;
-};
-
-static int
-one_next(void *arg, struct stripe_item *it, void **udata)
-{
-	struct one	*o = arg;
-
-	if (o->given++)
-		return 0;
-	*it = *o->it;
-	return 1;
-}
-
-static void
-one_done(void *arg, void *udata, const struct stripe_result *res)
-{
-	struct one	*o = arg;
-
-	*o->res = *res;
-	o->res->obj = NULL;
-}
-
-/*
- * Creates one invoice item (POST /v1/invoiceitems), retrying as above.
- * Returns 0 with res->id set when Stripe holds the item, -1 otherwise
- * (res->outcome and res->error say why).
- */
-int
-stripe_invoice_item_create(struct stripe *s, const struct stripe_item *it,
-    struct stripe_result *res)
-{
-	struct one	 o = { it, res, 0 };
-
-	memset(res, 0, sizeof(*res));
-	stripe_invoice_items_create(s, one_next, one_done, &o);
-	return res->outcome == STRIPE_OK ? 0 : -1;
-}
-
-struct list_one {
-	struct call		*call;
-	struct call		*result;
-	struct stripe_result	 res;
-};
-
-static struct call *
-list_next(struct pump *p)
-{
-	struct list_one	*l = p->arg;
-	struct call	*c = l->call;
-
-	l->call = NULL;
-	return c;
-}
-
-static void
-list_done(struct pump *p, struct call *c, const struct stripe_result *res)
-{
-	struct list_one	*l = p->arg;
-
-	l->result = c;
-	l->res = *res;
-}
-
-/* Returns an item's metadata value for key, or NULL. */
-const char *
-stripe_listed_meta(const struct stripe_listed *it, const char *key)
-{
-	json_object	*md, *v;
-
-	if (!json_object_object_get_ex((json_object *)it->obj, "metadata",
-	    &md) || !json_object_object_get_ex(md, key, &v))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-/*
- * Walks a customer's invoice items, newest first (GET /v1/invoiceitems,
- * following has_more), calling cb for each until it returns non-zero.
- * Returns 0 when the walk ended normally or by cb, -1 on failure with
- * what went wrong in err.
- */
-int
-stripe_invoice_items_list(struct stripe *s, const char *customer,
-    int (*cb)(void *, const struct stripe_listed *), void *arg,
-    char *err, size_t errlen)
-{
-	struct list_one	 l;
-	struct pump	 p = { list_next, list_done, &l };
-	struct buf	 q;
-	json_object	*o, *data, *more, *v, *id;
-	char		 after[STRIPE_ID_MAX + 1] = "";
-	size_t		 i, n;
-	int		 page, rc = -1, stop = 0;
-
-	snprintf(err, errlen, "no answer");
-	buf_init(&q, 1024);
-	for (page = 0; page < STRIPE_LIST_PAGES && !stop; page++) {
-		buf_reset(&q);
-		buf_addstr(&q, "/v1/invoiceitems?");
-		form_add(&q, "customer", customer);
-		buf_printf(&q, "&limit=%d", STRIPE_LIST_PAGE);
-		if (after[0] != '\0' && (buf_addstr(&q, "&") == -1 ||
-		    form_add(&q, "starting_after", after) == -1))
-			break;
-		if (q.data == NULL)
-			break;
-		memset(&l, 0, sizeof(l));
-		l.call = call_new(s, 0, q.data, NULL);
-		stripe_pump(s, &p);
-		call_free(l.result);
-		o = l.res.obj;
-		if (l.res.outcome != STRIPE_OK ||
-		    !json_object_object_get_ex(o, "data", &data) ||
-		    !json_object_is_type(data, json_type_array)) {
-			snprintf(err, errlen, "%s", l.res.error[0] != '\0' ?
-			    l.res.error : "unreadable list");
-			json_object_put(o);
-			goto out;
-		}
-		n = json_object_array_length(data);
-		for (i = 0; i < n && !stop; i++) {
-			struct stripe_listed it;
-
-			v = json_object_array_get_idx(data, i);
-			if (!json_object_object_get_ex(v, "id", &id))
-				continue;
-			it.id = json_object_get_string(id);
-			it.amount = json_object_object_get_ex(v, "amount", &id) ?
-			    json_object_get_int64(id) : 0;
-			it.obj = v;
-			snprintf(after, sizeof(after), "%s", it.id);
-			stop = cb(arg, &it) != 0;
-		}
-		if (!json_object_object_get_ex(o, "has_more", &more) ||
-		    !json_object_get_boolean(more) || n == 0)
-			stop = 1;
-		json_object_put(o);
-	}
-	rc = stop ? 0 : -1;
-	if (!stop)
-		snprintf(err, errlen, "more than %d pages", STRIPE_LIST_PAGES);
-out:
-	buf_free(&q);
-	return rc;
 }

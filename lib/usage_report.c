@@ -16,8 +16,6 @@
 
 #include "nexus.h"
 
-#define DAY	86400
-
 static const char *const sql_plan = "SELECT p.id, p.name, "
     "p.monthly_calls, p.hard_limit, p.price_cents, p.overage_micros, "
     "COALESCE(r.api_calls, 0), COALESCE(r.overage_calls, 0) "
@@ -38,14 +36,10 @@ static const char *const sql_daily_routes = "SELECT UNIX_TIMESTAMP(day), "
 static const char *const sql_records = "SELECT UNIX_TIMESTAMP(period), "
     "api_calls, overage_calls FROM eco_usage_records WHERE user_id = ? "
     "ORDER BY period DESC LIMIT 24";	/* two years */
-static const char *const sql_ledger = "SELECT UNIX_TIMESTAMP(period), "
-    "COALESCE(SUM(CASE WHEN state = 'sent' THEN amount_cents END), 0), "
-    "COALESCE(SUM(CASE WHEN state <> 'sent' THEN amount_cents END), 0) "
-    "FROM eco_overage_ledger WHERE user_id = ? GROUP BY period";
 
 /*
  * Reads the user's plan and current-period counters as of now. Returns
- * USER_OK, USER_ERR_NOUSER or USER_ERR_DB.
+ * REPORT_OK, REPORT_NOUSER or REPORT_ERR_DB.
  */
 int
 usage_current(struct db *db, const char *user, time_t now,
@@ -61,7 +55,7 @@ usage_current(struct db *db, const char *user, time_t now,
 	time_format_date(c->period_start, period, sizeof(period));
 	struct dbp p[2] = { DBP_S(period), DBP_S(user) };
 	if ((r = db_query(db, sql_plan, p, 2)) == NULL)
-		return USER_ERR_DB;
+		return REPORT_ERR_DB;
 	if ((rc = db_next(r)) == 1) {
 		struct usage_plan *pl = &c->plan;
 
@@ -76,8 +70,8 @@ usage_current(struct db *db, const char *user, time_t now,
 	}
 	db_done(r);
 	if (rc == 0)
-		return USER_ERR_NOUSER;
-	return rc == 1 ? USER_OK : USER_ERR_DB;
+		return REPORT_NOUSER;
+	return rc == 1 ? REPORT_OK : REPORT_ERR_DB;
 }
 
 /* Does the plan bill calls past its allowance? (Pro does.) */
@@ -103,12 +97,13 @@ days_state(struct db *db, const char *user, time_t first, int days,
 
 	memset(complete, 0, (size_t)days);
 	time_format_date(first, d0, sizeof(d0));
-	time_format_date(first + (time_t)(days - 1) * DAY, d1, sizeof(d1));
+	time_format_date(first + (time_t)(days - 1) * DAY_SECONDS, d1,
+	    sizeof(d1));
 	struct dbp p[2] = { DBP_S(d0), DBP_S(d1) };
 	if ((r = db_query(db, sql_complete_days, p, 2)) == NULL)
 		return -1;
 	while ((rc = db_next(r)) == 1) {
-		i = (db_int(r, 0) - (long long)first) / DAY;
+		i = (db_int(r, 0) - (long long)first) / DAY_SECONDS;
 		if (i >= 0 && i < days)
 			complete[i] = 1;
 	}
@@ -118,7 +113,7 @@ days_state(struct db *db, const char *user, time_t first, int days,
 	struct dbp q[1] = { DBP_S(user) };
 	if ((r = db_query(db, sql_oldest_user_raw, q, 1)) == NULL)
 		return -1;
-	*live_from = first + (time_t)days * DAY;
+	*live_from = first + (time_t)days * DAY_SECONDS;
 	if ((rc = db_next(r)) == 1 && !db_isnull(r, 0))
 		*live_from = day_start((time_t)db_int(r, 0));
 	db_done(r);
@@ -133,16 +128,17 @@ int
 usage_history(struct db *db, const char *user, time_t now, int days,
     struct usage_day *out)
 {
-	time_t		 first = day_start(now) - (time_t)(days - 1) * DAY, from;
+	time_t		 first, from;
 	char		*complete = xmalloc((size_t)days), d0[16], d1[16];
 	struct usage_agg a;
 	struct dbres	*r;
 	long long	 i;
 	int		 rc = -1, got;
 
+	first = day_start(now) - (time_t)(days - 1) * DAY_SECONDS;
 	memset(out, 0, (size_t)days * sizeof(*out));
 	for (i = 0; i < days; i++)
-		out[i].day = first + (time_t)i * DAY;
+		out[i].day = first + (time_t)i * DAY_SECONDS;
 	if (days_state(db, user, first, days, complete, &from) == -1)
 		goto out;
 	time_format_date(first, d0, sizeof(d0));
@@ -151,7 +147,7 @@ usage_history(struct db *db, const char *user, time_t now, int days,
 	if ((r = db_query(db, sql_daily, p, 3)) == NULL)
 		goto out;
 	while ((got = db_next(r)) == 1) {
-		i = (db_int(r, 0) - (long long)first) / DAY;
+		i = (db_int(r, 0) - (long long)first) / DAY_SECONDS;
 		if (i < 0 || i >= days || !complete[i])
 			continue;
 		out[i].calls = (unsigned long long)db_int(r, 1);
@@ -164,10 +160,11 @@ usage_history(struct db *db, const char *user, time_t now, int days,
 		goto out;
 	agg_init(&a, 1);
 	for (i = 0; i < days; i++) {
-		if (complete[i] || out[i].day + DAY <= from)
+		if (complete[i] || out[i].day + DAY_SECONDS <= from)
 			continue;
 		agg_free(&a);
-		if (agg_raw(db, &a, user, out[i].day, out[i].day + DAY) == -1) {
+		if (agg_raw(db, &a, user, out[i].day,
+		    out[i].day + DAY_SECONDS) == -1) {
 			agg_free(&a);
 			goto out;
 		}
@@ -191,23 +188,25 @@ int
 usage_routes(struct db *db, const char *user, time_t now, int days,
     struct usage_agg *a)
 {
-	time_t		 first = day_start(now) - (time_t)(days - 1) * DAY, from;
+	time_t		 first, from;
 	time_t		 run = 0, d;
 	char		*complete = xmalloc((size_t)days), d0[16], d1[16];
 	struct dbres	*r;
 	long long	 i;
 	int		 rc = -1, got, inrun = 0;
 
+	first = day_start(now) - (time_t)(days - 1) * DAY_SECONDS;
 	agg_init(a, 0);
 	if (days_state(db, user, first, days, complete, &from) == -1)
 		goto out;
 	time_format_date(first, d0, sizeof(d0));
-	time_format_date(first + (time_t)(days - 1) * DAY, d1, sizeof(d1));
+	time_format_date(first + (time_t)(days - 1) * DAY_SECONDS, d1,
+	    sizeof(d1));
 	struct dbp p[3] = { DBP_S(user), DBP_S(d0), DBP_S(d1) };
 	if ((r = db_query(db, sql_daily_routes, p, 3)) == NULL)
 		goto out;
 	while ((got = db_next(r)) == 1) {
-		i = (db_int(r, 0) - (long long)first) / DAY;
+		i = (db_int(r, 0) - (long long)first) / DAY_SECONDS;
 		if (i < 0 || i >= days || !complete[i])
 			continue;
 		if (agg_add_route(a, db_str(r, 1), db_str(r, 2),
@@ -223,8 +222,8 @@ usage_routes(struct db *db, const char *user, time_t now, int days,
 		goto out;
 	/* Each run of days not rolled up is read live in one range scan. */
 	for (i = 0; i <= days; i++) {
-		d = first + (time_t)i * DAY;
-		if (i < days && !complete[i] && d + DAY > from) {
+		d = first + (time_t)i * DAY_SECONDS;
+		if (i < days && !complete[i] && d + DAY_SECONDS > from) {
 			if (!inrun)
 				run = d;
 			inrun = 1;
@@ -241,6 +240,25 @@ out:
 	return rc;
 }
 
+struct periods {
+	struct overage_period	*v;
+	size_t			 n;
+};
+
+/* Puts a period's ledger cents on its line (one past the 24: dropped). */
+static void
+period_ledger(void *arg, time_t period, long long billed, long long pending)
+{
+	struct periods	*ps = arg;
+	size_t		 i;
+
+	for (i = 0; i < ps->n; i++)
+		if (ps->v[i].period == period) {
+			ps->v[i].billed_cents = billed;
+			ps->v[i].pending_cents = pending;
+		}
+}
+
 /*
  * Lists the user's billing periods (newest first, at most 24) with what
  * the overage ledger holds for each. Returns the number of periods in
@@ -249,41 +267,28 @@ out:
 int
 usage_overage(struct db *db, const char *user, struct overage_period **out)
 {
-	struct overage_period	*v = NULL;
-	struct dbres		*r;
-	size_t			 n = 0, i;
-	int			 rc;
+	struct periods	 ps = { NULL, 0 };
+	struct dbres	*r;
+	int		 rc;
 
 	*out = NULL;
 	struct dbp p[1] = { DBP_S(user) };
 	if ((r = db_query(db, sql_records, p, 1)) == NULL)
 		return -1;
 	while ((rc = db_next(r)) == 1) {
-		v = xrealloc(v, (n + 1) * sizeof(*v));
-		memset(&v[n], 0, sizeof(*v));
-		v[n].period = (time_t)db_int(r, 0);
-		v[n].api_calls = db_int(r, 1);
-		v[n].overage_calls = db_int(r, 2);
-		n++;
+		ps.v = xrealloc(ps.v, (ps.n + 1) * sizeof(*ps.v));
+		memset(&ps.v[ps.n], 0, sizeof(*ps.v));
+		ps.v[ps.n].period = (time_t)db_int(r, 0);
+		ps.v[ps.n].api_calls = db_int(r, 1);
+		ps.v[ps.n].overage_calls = db_int(r, 2);
+		ps.n++;
 	}
 	db_done(r);
-	if (rc == -1 || (r = db_query(db, sql_ledger, p, 1)) == NULL)
-		goto fail;
-	while ((rc = db_next(r)) == 1) {
-		for (i = 0; i < n; i++)
-			if (v[i].period == (time_t)db_int(r, 0))
-				break;
-		if (i == n)	/* a ledger period past the 24 listed */
-			continue;
-		v[i].billed_cents = db_int(r, 1);
-		v[i].pending_cents = db_int(r, 2);
+	if (rc == -1 ||
+	    ledger_user_periods(db, user, period_ledger, &ps) == -1) {
+		free(ps.v);
+		return -1;
 	}
-	db_done(r);
-	if (rc == -1)
-		goto fail;
-	*out = v;
-	return (int)n;
-fail:
-	free(v);
-	return -1;
+	*out = ps.v;
+	return (int)ps.n;
 }

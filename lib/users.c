@@ -1,4 +1,8 @@
-/* Users: creation, lookup, plan changes and listing. */
+/*
+ * Users: creation, lookup, plan changes and listing. A user's row of the
+ * current period carries the plan's terms (period_terms): it is written
+ * with the user and again when the plan changes.
+ */
 #include "config.h"
 
 #include <ctype.h>
@@ -22,24 +26,6 @@ static const char *const sql_get = "SELECT id, email, plan_id, "
     "WHERE id = ?";
 static const char *const sql_set_plan = "UPDATE eco_users "
     "SET plan_id = ?, updated_at = UTC_TIMESTAMP() WHERE id = ?";
-/*
- * A user's row for the current period carries the terms of their plan and
- * the revenue they make (lib/admin.c sorts users by calls and revenue on
- * it): written when the user is created and again when the plan changes.
- * ON DUPLICATE KEY UPDATE assigns left to right, so revenue_cents is
- * computed from the new terms.
- */
-static const char *const sql_period_terms = "INSERT INTO eco_usage_records "
-    "(user_id, period, plan_id, price_cents, overage_micros, revenue_cents, "
-    "updated_at) "
-    "SELECT ?, FROM_UNIXTIME(?), id, price_cents, overage_micros, "
-    "price_cents, UTC_TIMESTAMP() FROM eco_plans WHERE id = ? "
-    "ON DUPLICATE KEY UPDATE eco_usage_records.plan_id = VALUES(plan_id), "
-    "eco_usage_records.price_cents = VALUES(price_cents), "
-    "eco_usage_records.overage_micros = VALUES(overage_micros), "
-    "eco_usage_records.revenue_cents = eco_usage_records.price_cents + "
-    "eco_usage_records.overage_calls * "
-    "eco_usage_records.overage_micros DIV 10000";
 static const char *const sql_list = "SELECT id, email, plan_id, "
     "stripe_customer_id, UNIX_TIMESTAMP(created_at) FROM eco_users "
     "ORDER BY created_at, id";
@@ -85,7 +71,8 @@ user_customer_valid(const char *s)
 	return token_valid(s, "cus_", CUSTOMER_ID_MAX);
 }
 
-static int
+/* Returns 1 when the plan exists, 0 when not, -1 on a database error. */
+int
 plan_exists(struct db *db, const char *plan)
 {
 	struct dbp	 p[1] = { DBP_S(plan) };
@@ -99,16 +86,6 @@ plan_exists(struct db *db, const char *plan)
 	rc = db_next(r);
 	db_done(r);
 	return rc;
-}
-
-/* Sets the plan terms on the user's row of the current period. */
-static int
-period_terms(struct db *db, const char *id, const char *plan)
-{
-	struct dbp	 p[3] = { DBP_S(id), DBP_I(period_start(time(NULL))),
-	    DBP_S(plan) };
-
-	return db_exec(db, sql_period_terms, p, 3, NULL);
 }
 
 /* Creates a user; fills *u. Returns USER_OK or a negative enum user_err. */
@@ -138,7 +115,8 @@ user_create(struct db *db, const char *email, const char *plan,
 		db_rollback(db);
 		return rc;
 	}
-	if (period_terms(db, id, plan) == -1 || db_commit(db) == -1) {
+	if (period_terms(db, id, period_start(time(NULL)), plan) == -1 ||
+	    db_commit(db) == -1) {
 		db_rollback(db);
 		return USER_ERR_DB;
 	}
@@ -188,7 +166,8 @@ user_set_plan(struct db *db, const char *id, const char *plan)
 	if (db_begin(db) == -1)
 		return USER_ERR_DB;
 	if (db_exec(db, sql_set_plan, p, 2, &n) == -1 ||
-	    period_terms(db, id, plan) == -1 || db_commit(db) == -1) {
+	    period_terms(db, id, period_start(time(NULL)), plan) == -1 ||
+	    db_commit(db) == -1) {
 		db_rollback(db);
 		return USER_ERR_DB;
 	}

@@ -1,4 +1,7 @@
-/* Small helpers every layer uses: memory, bounded parsing, time, randomness. */
+/*
+ * Small helpers every layer uses: memory, bounded parsing, time,
+ * randomness, hashing and capped buffers.
+ */
 #include "config.h"
 
 #include <sys/random.h>
@@ -171,6 +174,34 @@ hex_encode(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * Decodes the 2n hex digits at in (either case) into n bytes at out.
+ * Returns 0, or -1 at the first character that is not a hex digit.
+ */
+int
+hex_decode(const char *in, size_t n, unsigned char *out)
+{
+	size_t	 i;
+	int	 j, d[2];
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < 2; j++) {
+			char c = in[2 * i + j];
+
+			if (c >= '0' && c <= '9')
+				d[j] = c - '0';
+			else if (c >= 'a' && c <= 'f')
+				d[j] = c - 'a' + 10;
+			else if (c >= 'A' && c <= 'F')
+				d[j] = c - 'A' + 10;
+			else
+				return -1;
+		}
+		out[i] = (unsigned char)(d[0] << 4 | d[1]);
+	}
+	return 0;
+}
+
 /* Billing periods are calendar months in UTC. */
 time_t
 period_start(time_t t)
@@ -199,7 +230,7 @@ period_end(time_t t)
 time_t
 day_start(time_t t)
 {
-	return t - (t % 86400 + 86400) % 86400;
+	return t - (t % DAY_SECONDS + DAY_SECONDS) % DAY_SECONDS;
 }
 
 /* Parses "YYYY-MM-DD" as a UTC midnight. Returns 0, or -1 if malformed. */
@@ -252,6 +283,28 @@ now_usec(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Milliseconds on the monotonic clock: for intervals, never for dates. */
+int64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a, 64 bits: for spreading keys over table slots, not for secrets. */
+uint64_t
+fnv1a(const void *p, size_t n)
+{
+	const unsigned char	*c = p;
+	uint64_t		 h = 14695981039346656037ULL;
+
+	while (n-- > 0)
+		h = (h ^ *c++) * 1099511628211ULL;
+	return h;
 }
 
 void
@@ -325,38 +378,4 @@ buf_free(struct buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
-}
-
-/* Writes n with a comma between groups of three digits ("-1,234,567"). */
-void
-num_group(long long n, char *dst, size_t size)
-{
-	char			 digits[32], out[48];
-	unsigned long long	 u = n < 0 ? 0ULL - (unsigned long long)n :
-	    (unsigned long long)n;
-	size_t			 nd, i, o = 0;
-
-	nd = (size_t)snprintf(digits, sizeof(digits), "%llu", u);
-	if (n < 0)
-		out[o++] = '-';
-	for (i = 0; i < nd; i++) {
-		if (i > 0 && (nd - i) % 3 == 0)
-			out[o++] = ',';
-		out[o++] = digits[i];
-	}
-	out[o] = '\0';
-	strlcpy_(dst, out, size);
-}
-
-/* Writes integer cents as US dollars: 470500 -> "$4,705.00". */
-void
-money_format(long long cents, char *dst, size_t size)
-{
-	unsigned long long	 u = cents < 0 ?
-	    0ULL - (unsigned long long)cents : (unsigned long long)cents;
-	char			 whole[48];
-
-	num_group((long long)(u / 100), whole, sizeof(whole));
-	snprintf(dst, size, "%s$%s.%02llu", cents < 0 ? "-" : "", whole,
-	    u % 100);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole product on loopback: a private MariaDB, the FastCGI workers and
-# nginx, everything under one directory. ./dev.sh and the integration tests
-# both use it.
+# nginx (the API, and the portal's pages from www/), everything under one
+# directory. ./dev.sh and the integration tests both use it.
 #
 #   tests/stack.sh start DIR [HTTP_PORT] [WORKERS]   (port 0: pick a free one)
 #   tests/stack.sh stop DIR
@@ -144,10 +144,12 @@ write_config() {
 		listen = $DIR/nexus.sock
 		workers = $WORKERS
 		spool_dir = $DIR/spool
+		runtime_dir = $DIR/run
 		jwt_secret = dev-jwt-secret-change-me-0123456789abcdef
 		cron_secret = dev-cron-secret-change-me
 		stripe_secret_key = sk_test_dev
 		stripe_api_base = http://127.0.0.1:$STRIPE_PORT
+		public_url = http://127.0.0.1:$HTTP_PORT
 	CONF
 }
 
@@ -199,6 +201,7 @@ nginx_start() {
 # fastcgi_pass target.
 nginx_site() {
 	sed -e "s|@LISTEN@|$1|" -e "s|unix:@FCGI_SOCKET@|$2|" \
+		-e "s|@FCGI_SOCKET@|${2#unix:}|" -e "s|@WWW_ROOT@|$top_srcdir/www|" \
 		"$top_srcdir/conf/nginx-site.conf" | sed 's/^/    /'
 }
 

@@ -82,7 +82,7 @@ for q in "" "?sort=calls" "?sort=revenue" "?sort=email" \
 done
 
 # A new period: users without a row are given one by the first admin
-# request (lib/admin.c: admin_period_ready). Take out the rows of this
+# request (lib/period.c: period_ready). Take out the rows of this
 # month's idle users and the period's mark, restart the workers (they
 # remember the period they saw opened), and time that first request.
 idle=$(sql -N -e "SELECT COUNT(*) FROM eco_usage_records

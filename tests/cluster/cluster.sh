@@ -5,9 +5,10 @@
 #   DIR/nodeK/     node K: datadir mysql/, mysql.sock, node.pid
 #   DIR/nodeK.conf the stack's config pointed at node K (for nexusctl,
 #                  nexus-overage and tests that talk to one node)
-#   DIR/poolK/     pool K: nexus.conf (DIR/nexus.conf on its node, its own
-#                  socket and spool: written at each pool start, so change
-#                  DIR/nexus.conf), nexus.sock, spool/, workers.pid
+#   DIR/poolK/     pool K: nexus.conf (DIR/nexus.conf on its node, with its
+#                  own socket, spool and shared memory, as a host has:
+#                  written at each pool start, so change DIR/nexus.conf),
+#                  nexus.sock, spool/, run/, workers.pid
 #   DIR/logs/nodeK.err, DIR/logs/workers-K.log
 #
 # Commands (K is a node or pool number):
@@ -253,10 +254,11 @@ pool_start() {
 	pid_alive "$d/workers.pid" && return 0
 	mkdir -p "$d/spool"
 	{
-		node_conf "$(pool_node "$1")" "listen|spool_dir|workers"
+		node_conf "$(pool_node "$1")" "listen|spool_dir|runtime_dir|workers"
 		cat <<-CONF
 			listen = $d/nexus.sock
 			spool_dir = $d/spool
+			runtime_dir = $d/run
 			workers = $WORKERS
 		CONF
 	} >"$d/nexus.conf"

@@ -18,7 +18,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 
 	memcpy(line, data, len);
 	line[len] = '\0';
-	if (usage_event_parse(line, &ev) == 0 &&
+	if (spool_event_parse(line, &ev) == 0 &&
 	    (!user_id_valid(ev.user_id) || ev.status < 100 ||
 	    ev.status > 599 || ev.count < 0 || ev.count > 1 ||
 	    strlen(ev.endpoint) > ENDPOINT_MAX || ev.limit < -1))

@@ -1125,6 +1125,75 @@ START_TEST(wrong_method_405)
 }
 END_TEST
 
+/*
+ * Every statement of the admin table prepares, binds its parameters and
+ * gives rows: with the plan "pro" and a search for "example", each of
+ * them finds something in this business.
+ */
+START_TEST(every_statement_runs)
+{
+	struct db	*db = test_db();
+	const char	*sql;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; (rc = admin_stmt_try(db, i, time(NULL), &sql)) != -2; i++)
+		ck_assert_msg(rc > 0, "statement %zu gave %d (%s): %s", i, rc,
+		    db_error(db), sql);
+	ck_assert_uint_eq(i, 4 + 24);	/* the overview's, then the pages' */
+	db_close(db);
+}
+END_TEST
+
+/* A new key for u, in an X-API-Key header (to free). */
+static char *
+key_header(const struct tuser *u)
+{
+	char	*key, *h;
+
+	ck_assert_int_eq(ctl(&key, "key", "create", "--user", u->id, NULL), 0);
+	xasprintf(&h, "X-API-Key: %s", key);
+	free(key);
+	return h;
+}
+
+/*
+ * The hot path writes a period's row complete, with the plan's terms, and
+ * no admin request has to make it whole: here the period is open and the
+ * rows of a Free and a Pro caller are gone when their next calls come.
+ */
+START_TEST(hot_path_rows_complete)
+{
+	static const char *const sql_row = "SELECT COUNT(*) "
+	    "FROM eco_usage_records WHERE user_id = ? "
+	    "AND period = DATE_FORMAT(UTC_DATE(), '%Y-%m-01') "
+	    "AND plan_id = ? AND price_cents = ? AND overage_micros = ? "
+	    "AND api_calls = ? AND overage_calls = ? AND revenue_cents = ?";
+	struct tuser	*f = person("free02@home.example");
+	struct tuser	*p = person("pro05@shop.example");
+	struct load_res	 res[150];
+	char		*fh = key_header(f), *ph = key_header(p);
+
+	struct dbp del[2] = { DBP_S(f->id), DBP_S(p->id) };
+	test_db_exec("DELETE FROM eco_usage_records WHERE user_id IN (?, ?)",
+	    del, 2);
+	/* Free: the admission's own statement makes the row. */
+	load_run(PING, fh, 1, 1, res);
+	ck_assert_uint_eq(load_count(res, 1, 200), 1);
+	struct dbp fr[7] = { DBP_S(f->id), DBP_S("free"), DBP_I(0), DBP_I(0),
+	    DBP_I(1), DBP_I(0), DBP_I(0) };
+	ck_assert_int_eq(test_db_int(sql_row, fr, 7), 1);
+	/* Pro: the batched writer's; 50 past the allowance make 5 cents. */
+	load_run(PING, ph, 150, 4, res);
+	ck_assert_uint_eq(load_count(res, 150, 200), 150);
+	struct dbp pr[7] = { DBP_S(p->id), DBP_S("pro"), DBP_I(4900),
+	    DBP_I(1000), DBP_I(150), DBP_I(50), DBP_I(4905) };
+	ck_assert_int_eq(wait_db_int(sql_row, pr, 7, 1, 20), 1);
+	free(fh);
+	free(ph);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1149,6 +1218,8 @@ main(void)
 	tcase_add_test(tc, plan_change_follows);
 	tcase_add_test(tc, admin_ids_from_environment);
 	tcase_add_test(tc, wrong_method_405);
+	tcase_add_test(tc, every_statement_runs);
+	tcase_add_test(tc, hot_path_rows_complete);
 	suite_add_tcase(s, tc);
 	return itest_run(s);
 }

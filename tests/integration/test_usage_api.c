@@ -359,8 +359,8 @@ START_TEST(overage_pro)
 	http_free(r);
 
 	/*
-	 * The overage biller (issue 5) is not part of this test: ledger rows
-	 * are written here as it would write them, one sent, one not yet.
+	 * The overage biller is not part of this test: ledger rows are
+	 * written here as it would write them, one sent, one not yet.
 	 */
 	snprintf(idem, sizeof(idem), "test-%s-1", user_a);
 	{

@@ -1,4 +1,4 @@
-/* Unit tests for lib/overage.c's arithmetic and formatting: no services. */
+/* Unit tests for the overage price arithmetic and formatting: no services. */
 #include "config.h"
 
 #include <check.h>
@@ -40,6 +40,24 @@ START_TEST(billable_whole_cents)
 	ck_assert_int_eq(overage_billable(-1, 1000, &calls, &cents), -1);
 	ck_assert_int_eq(overage_billable(INT64_MAX, 1000000000000LL, &calls,
 	    &cents), -1);
+}
+END_TEST
+
+/* The fewest calls that cost whole cents, and those cents. */
+START_TEST(price_steps)
+{
+	long long	 calls, cents;
+
+	ck_assert_int_eq(price_step(1000, &calls, &cents), 0);	/* $0.001 */
+	ck_assert(calls == 10 && cents == 1);
+	ck_assert_int_eq(price_step(1500, &calls, &cents), 0);
+	ck_assert(calls == 20 && cents == 3);
+	ck_assert_int_eq(price_step(2500000, &calls, &cents), 0);
+	ck_assert(calls == 1 && cents == 250);
+	ck_assert_int_eq(price_step(3, &calls, &cents), 0);
+	ck_assert(calls == 10000 && cents == 3);
+	ck_assert_int_eq(price_step(0, &calls, &cents), -1);
+	ck_assert_int_eq(price_step(-5, &calls, &cents), -1);
 }
 END_TEST
 
@@ -86,6 +104,7 @@ main(void)
 	TCase	*tc = tcase_create("overage");
 
 	tcase_add_test(tc, billable_whole_cents);
+	tcase_add_test(tc, price_steps);
 	tcase_add_test(tc, describe_reads_well);
 	tcase_add_test(tc, period_parse);
 	suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 /*
- * Unit tests for the roll-up's arithmetic (lib/rollup.c): the latency
- * histogram, its encoding, the exact and histogram p95, rounding.
+ * Unit tests for the roll-up's arithmetic, the aggregator's (lib/agg.c):
+ * the latency histogram, its encoding, the exact and histogram p95,
+ * rounding.
  */
 #include "config.h"
 

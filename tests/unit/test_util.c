@@ -74,6 +74,15 @@ START_TEST(periods_are_utc_months)
 }
 END_TEST
 
+/* FNV-1a 64 (the reference values of its authors' test suite). */
+START_TEST(hash_is_fnv1a)
+{
+	ck_assert_uint_eq(fnv1a("", 0), 0xcbf29ce484222325ULL);
+	ck_assert_uint_eq(fnv1a("a", 1), 0xaf63dc4c8601ec8cULL);
+	ck_assert_uint_eq(fnv1a("foobar", 6), 0x85944171f73967e8ULL);
+}
+END_TEST
+
 START_TEST(buf_respects_cap)
 {
 	struct buf	 b;
@@ -132,6 +141,7 @@ main(void)
 	tcase_add_test(tc, ct_equal_compares);
 	tcase_add_test(tc, base62_random);
 	tcase_add_test(tc, periods_are_utc_months);
+	tcase_add_test(tc, hash_is_fnv1a);
 	tcase_add_test(tc, buf_respects_cap);
 	tcase_add_test(tc, config_file_and_environment);
 	suite_add_tcase(s, tc);

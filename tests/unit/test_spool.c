@@ -1,0 +1,309 @@
+/*
+ * Unit tests for the usage spool (lib/spool.c), with no database: the
+ * event line format, appending to a segment, its header's offset, reading
+ * and replaying from that offset, and cut or corrupt lines.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+#define USER	"eco_usr_spooltest"
+
+static char	 dir[256];
+
+/* What a store callback was handed, and when it is to fail. */
+struct seen {
+	struct usage_event	 ev[64];
+	size_t			 n;
+	int			 calls;
+	int			 fail_at;	/* the call that fails; 0 none */
+};
+
+static int
+store(void *arg, const struct usage_event *ev, size_t n)
+{
+	struct seen	*s = arg;
+
+	if (++s->calls == s->fail_at)
+		return -1;
+	ck_assert_uint_le(s->n + n, 64);
+	memcpy(&s->ev[s->n], ev, n * sizeof(*ev));
+	s->n += n;
+	return 0;
+}
+
+/* spool_orphans' replay: everything, in chunks of 2. */
+static int
+replay(void *arg, struct spool_segment *s)
+{
+	return spool_read(s, SIZE_MAX, 2, 1, store, arg) == -1 ? -1 : 0;
+}
+
+static void
+event_make(struct usage_event *ev, int n)
+{
+	memset(ev, 0, sizeof(*ev));
+	memset(ev->id, n, EVENT_ID_LEN);
+	strlcpy_(ev->user_id, USER, sizeof(ev->user_id));
+	ev->key_id = 7;
+	ev->ts_ms = 1700000000000LL + n;
+	strlcpy_(ev->method, "GET", sizeof(ev->method));
+	strlcpy_(ev->endpoint, "/api/secure/ping", sizeof(ev->endpoint));
+	ev->status = 200;
+	ev->latency_us = 100 + (unsigned int)n;
+	ev->count = n % 2;
+	ev->limit = n == 3 ? -1 : 100000;
+}
+
+/* A segment in dir with events 1..n appended, still held. */
+static void
+segment_make(struct spool_segment *s, unsigned long no, int n)
+{
+	struct usage_event	 ev;
+	int			 i;
+
+	ck_assert_int_eq(spool_create(dir, "wtest", no, s), 0);
+	for (i = 1; i <= n; i++) {
+		event_make(&ev, i);
+		ck_assert_int_eq(spool_append(s, &ev), 0);
+	}
+}
+
+/* The first line of the file at path. */
+static void
+first_line(const char *path, char *line, size_t n)
+{
+	FILE	*f = fopen(path, "r");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, (int)n, f));
+	fclose(f);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE	*f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "%s/nexus-spool.XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	char	 cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(line_roundtrip)
+{
+	struct usage_event	 ev, back;
+	char			 line[SPOOL_LINE_MAX], bad[SPOOL_LINE_MAX];
+	int			 len;
+
+	event_make(&ev, 3);
+	len = spool_event_format(&ev, line, sizeof(line));
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(line[len - 1], '\n');
+	line[len - 1] = '\0';
+	strlcpy_(bad, line, sizeof(bad));
+	ck_assert_int_eq(spool_event_parse(line, &back), 0);
+	ck_assert_mem_eq(back.id, ev.id, EVENT_ID_LEN);
+	ck_assert_str_eq(back.user_id, USER);
+	ck_assert_uint_eq(back.key_id, 7);
+	ck_assert_int_eq(back.ts_ms, ev.ts_ms);
+	ck_assert_str_eq(back.endpoint, ev.endpoint);
+	ck_assert_int_eq(back.status, 200);
+	ck_assert_uint_eq(back.latency_us, 103);
+	ck_assert_int_eq(back.count, 1);
+	ck_assert_int_eq(back.limit, -1);
+
+	/* The id is 32 hex digits, no more and no fewer; ten fields. */
+	strlcpy_(line, bad, sizeof(line));
+	line[31] = 'x';
+	ck_assert_int_eq(spool_event_parse(line, &back), -1);
+	strlcpy_(line, bad, sizeof(line));
+	ck_assert_int_eq(spool_event_parse(line + 1, &back), -1);
+	strlcpy_(line, bad, sizeof(line));
+	*strrchr(line, '\t') = '\0';
+	ck_assert_int_eq(spool_event_parse(line, &back), -1);
+	strlcpy_(line, bad, sizeof(line));
+	ck_assert_int_eq(spool_event_parse(line, &back), 0);
+	/* Too small a buffer: no line at all. */
+	ck_assert_int_eq(spool_event_format(&ev, line, 40), -1);
+}
+END_TEST
+
+START_TEST(append_moves_the_header_per_chunk)
+{
+	struct spool_segment	 s;
+	struct seen		 seen;
+	char			 line[64], want[64];
+	size_t			 after2;
+
+	memset(&seen, 0, sizeof(seen));
+	segment_make(&s, 1, 3);
+	first_line(s.path, line, sizeof(line));
+	ck_assert_str_eq(line, "#spool written=0000000000000020\n");
+	ck_assert_uint_eq(spool_written(&s), SPOOL_HEADER_LEN);
+
+	/* Whole chunks of 2 only: events 1 and 2, the header after them. */
+	ck_assert_int_eq(spool_read(&s, s.off, 2, 0, store, &seen), 2);
+	ck_assert_uint_eq(seen.n, 2);
+	ck_assert_int_eq(seen.ev[1].ts_ms, 1700000000002LL);
+	after2 = spool_written(&s);
+	ck_assert_uint_gt(after2, SPOOL_HEADER_LEN);
+	ck_assert_uint_lt(after2, s.off);
+	snprintf(want, sizeof(want), "#spool written=%016zx\n", after2);
+	first_line(s.path, line, sizeof(line));
+	ck_assert_str_eq(line, want);
+
+	/* The rest, from the header's offset: event 3 only. */
+	ck_assert_int_eq(spool_read(&s, s.off, 2, 1, store, &seen), 1);
+	ck_assert_uint_eq(seen.n, 3);
+	ck_assert_int_eq(seen.ev[2].ts_ms, 1700000000003LL);
+	ck_assert_uint_eq(spool_written(&s), s.off);
+	ck_assert_int_eq(spool_read(&s, s.off, 2, 1, store, &seen), 0);
+	spool_close(&s, 1);
+	ck_assert_int_eq(access(s.path, F_OK), -1);
+}
+END_TEST
+
+START_TEST(full_segment_refuses)
+{
+	struct spool_segment	 s;
+	struct usage_event	 ev;
+	size_t			 off;
+
+	segment_make(&s, 1, 1);
+	event_make(&ev, 2);
+	s.off = SPOOL_SEGMENT_BYTES - 10;	/* as if nearly full */
+	off = s.off;
+	ck_assert_int_eq(spool_append(&s, &ev), -1);
+	ck_assert_uint_eq(s.off, off);
+	s.off = SPOOL_HEADER_LEN;
+	spool_close(&s, 1);
+}
+END_TEST
+
+/*
+ * A segment whose worker is gone is replayed from its header's offset by
+ * spool_orphans, and removed once stored; one still held is left alone;
+ * one whose replay fails stays for the next try.
+ */
+START_TEST(orphan_replays_from_the_header)
+{
+	struct spool_segment	 s, held;
+	struct seen		 seen;
+	char			 path[sizeof(s.path)];
+
+	memset(&seen, 0, sizeof(seen));
+	segment_make(&s, 1, 5);
+	seen.fail_at = 2;	/* events 1 and 2 stored, then a failure */
+	ck_assert_int_eq(spool_read(&s, s.off, 2, 1, store, &seen), -1);
+	ck_assert_uint_eq(seen.n, 2);
+	spool_close(&s, 0);	/* the worker dies */
+	strlcpy_(path, s.path, sizeof(path));
+	segment_make(&held, 2, 1);	/* a live worker's */
+
+	memset(&seen, 0, sizeof(seen));
+	seen.fail_at = 1;
+	ck_assert_int_eq(spool_orphans(dir, replay, &seen), -1);
+	ck_assert_int_eq(access(path, F_OK), 0);
+
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(spool_orphans(dir, replay, &seen), 1);
+	ck_assert_uint_eq(seen.n, 3);
+	ck_assert_int_eq(seen.ev[0].ts_ms, 1700000000003LL);
+	ck_assert_int_eq(seen.ev[2].ts_ms, 1700000000005LL);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(access(held.path, F_OK), 0);
+	spool_close(&held, 1);
+}
+END_TEST
+
+/*
+ * A corrupt line is skipped, a last line without its newline (cut
+ * mid-copy) is not an event, and an unreadable header replays it all.
+ */
+START_TEST(cut_and_corrupt_lines)
+{
+	struct usage_event	 ev;
+	struct seen		 seen;
+	char			 path[300], text[2048], l1[SPOOL_LINE_MAX];
+	char			 l2[SPOOL_LINE_MAX];
+	int			 n1, n2;
+
+	event_make(&ev, 1);
+	n1 = spool_event_format(&ev, l1, sizeof(l1));
+	event_make(&ev, 2);
+	n2 = spool_event_format(&ev, l2, sizeof(l2));
+	ck_assert(n1 > 0 && n2 > 0);
+	snprintf(path, sizeof(path), "%s/orphan-000001.spool", dir);
+	snprintf(text, sizeof(text), "#spool written=%016x\n%s"
+	    "not an event\tat all\n%s%.*s", SPOOL_HEADER_LEN, l1, l2,
+	    n1 - 1, l1);
+	write_file(path, text);
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(spool_orphans(dir, replay, &seen), 1);
+	ck_assert_uint_eq(seen.n, 2);
+	ck_assert_int_eq(seen.ev[0].ts_ms, 1700000000001LL);
+	ck_assert_int_eq(seen.ev[1].ts_ms, 1700000000002LL);
+
+	/* An offset past any segment's size: the header is not believed. */
+	snprintf(text, sizeof(text), "#spool written=%016x\n%s%s",
+	    SPOOL_SEGMENT_BYTES + 1, l1, l2);
+	write_file(path, text);
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(spool_orphans(dir, replay, &seen), 1);
+	ck_assert_uint_eq(seen.n, 2);
+
+	/* A line longer than any event is skipped whole. */
+	memset(text, 'a', sizeof(text));
+	snprintf(text, SPOOL_HEADER_LEN + 1, "#spool written=%016x\n",
+	    SPOOL_HEADER_LEN);
+	text[SPOOL_HEADER_LEN] = 'a';
+	snprintf(text + 1500, sizeof(text) - 1500, "\n%s", l2);
+	write_file(path, text);
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(spool_orphans(dir, replay, &seen), 1);
+	ck_assert_uint_eq(seen.n, 1);
+	ck_assert_int_eq(seen.ev[0].ts_ms, 1700000000002LL);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("spool");
+	TCase	*tc = tcase_create("segments");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, line_roundtrip);
+	tcase_add_test(tc, append_moves_the_header_per_chunk);
+	tcase_add_test(tc, full_segment_refuses);
+	tcase_add_test(tc, orphan_replays_from_the_header);
+	tcase_add_test(tc, cut_and_corrupt_lines);
+	suite_add_tcase(s, tc);
+	return check_run(s, CK_FORK);
+}
