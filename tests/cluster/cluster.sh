@@ -274,11 +274,14 @@ pool_kill() {
 	pid_alive "$f" || return 0
 	pid=$(cat "$f")
 	kill -STOP "$pid"
-	kids=$(pgrep -P "$pid" || true)
+	kids=$(pgrep -P "$pid" | tr '\n' ' ' || true)
 	kill -KILL "$pid" $kids 2>/dev/null || true
-	wait_for "! kill -0 $pid $kids 2>/dev/null" 10 "pool $1 to die"
+	wait_for "gone $pid $kids" 10 "pool $1 to die"
 	rm -f "$f"
 }
+
+# gone PID...: none is running (a zombie is gone too).
+gone() { ! ps -o stat= -p "$(echo "$@" | tr ' ' ,)" | grep -qv '^Z'; }
 
 pools_start() {
 	local k

@@ -31,6 +31,7 @@ static const char *const sql_calls = "SELECT COALESCE(SUM(api_calls), 0) "
 
 static char	 balancer[256];
 static struct db *nodes[NODES + 1];
+static struct config cfgs[NODES + 1];	/* a db keeps its config */
 
 /* DIR/nodeK.conf: the stack's config pointed at node k. */
 static void
@@ -43,14 +44,15 @@ node_conf(int k, char *dst, size_t n)
 static struct db *
 node(int k)
 {
-	struct config	 cfg;
-	char		 path[1024];
+	char	 path[1024];
 
 	ck_assert(k >= 1 && k <= NODES);
 	if (nodes[k] == NULL) {
 		node_conf(k, path, sizeof(path));
-		ck_assert(config_load(&cfg, path) == 0);
-		ck_assert_msg((nodes[k] = db_open(&cfg)) != NULL, "node %d", k);
+		if (cfgs[k].db_name == NULL)
+			ck_assert(config_load(&cfgs[k], path) == 0);
+		ck_assert_msg((nodes[k] = db_open(&cfgs[k])) != NULL,
+		    "node %d", k);
 	}
 	return nodes[k];
 }
@@ -374,6 +376,49 @@ START_TEST(node_killed_under_load_rejoins)
 }
 END_TEST
 
+/*
+ * Host 2 dies (its supervisor and workers, SIGKILL) under load and comes
+ * back: nginx sends its share to host 1 meanwhile, and what host 2 had
+ * spooled but not written is replayed by its new workers.
+ */
+START_TEST(host_killed_under_load_loses_nothing)
+{
+	enum { N = 3000 };
+	char		*user, *key, *h;
+	struct load_res	*res = xcalloc(N, sizeof(*res));
+	struct load	*l;
+	size_t		 ok;
+	int		 k;
+
+	make_user("cluster-host@example.com", "pro", &user, &key);
+	h = key_header(key);
+	l = load_start(PING, h, N, 4, 1000, res);
+	usleep(500000);
+	stack_k("pool-kill", 2);
+	usleep(500000);
+	stack_k("pool-start", 2);
+	load_wait(l);
+	ok = load_count(res, N, 200);
+	/* Only a call cut off in a killed worker can have failed. */
+	ck_assert_msg(ok + load_count(res, N, 0) == N && ok >= N - 4,
+	    "%zu of %d calls answered 200", ok, N);
+
+	struct dbp p[1] = { DBP_S(user) };
+	long long rows = node_wait(2, "SELECT COUNT(*) >= ? FROM eco_api_usage "
+	    "WHERE user_id = ?", (struct dbp[2]){ DBP_I(ok), DBP_S(user) }, 2,
+	    1, 30);
+	ck_assert_msg(rows == 1, "not every 200 has its row after 30 s");
+	assert_all_stored(2, user, res, N);
+	rows = node_int(2, sql_rows, p, 1);
+	for (k = 1; k <= NODES; k++)
+		ck_assert_int_eq(node_wait(k, sql_calls, p, 1, rows, 10), rows);
+	free(res);
+	free(h);
+	free(user);
+	free(key);
+}
+END_TEST
+
 /* ------------------------------------------- pending (CLUSTER_PENDING) */
 
 /*
@@ -548,6 +593,7 @@ main(void)
 	tcase_add_test(tc, migrations_on_every_node);
 	tcase_add_test(tc, key_from_one_node_works_on_both_hosts);
 	tcase_add_test(tc, node_killed_under_load_rejoins);
+	tcase_add_test(tc, host_killed_under_load_loses_nothing);
 	if (getenv("CLUSTER_PENDING") != NULL) {
 		tcase_add_test(tc, free_exact_across_nodes);
 		tcase_add_test(tc, two_overage_runs_on_two_nodes);
