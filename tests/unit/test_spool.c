@@ -70,7 +70,8 @@ segment_make(struct spool_segment *s, unsigned long no, int n)
 	struct usage_event	 ev;
 	int			 i;
 
-	ck_assert_int_eq(spool_create(dir, "wtest", no, s), 0);
+	ck_assert_int_eq(spool_create(dir, "wtest", no, 1LL << 30, s),
+	    SPOOL_OK);
 	for (i = 1; i <= n; i++) {
 		event_make(&ev, i);
 		ck_assert_int_eq(spool_append(s, &ev), 0);
