@@ -165,22 +165,6 @@ fcgi_exchange(const char *const *params)
 	return NULL;
 }
 
-/* The workers' pids, sorted, in pids[0..n-1]. */
-static size_t
-workers_now(int *pids, size_t max)
-{
-	size_t	 n = worker_pids(pids, max), i, j;
-
-	for (i = 0; i < n; i++)
-		for (j = i + 1; j < n; j++)
-			if (pids[j] < pids[i]) {
-				int t = pids[i];
-				pids[i] = pids[j];
-				pids[j] = t;
-			}
-	return n;
-}
-
 /* Waits for the worker set to differ from pids[0..n-1]: its newcomer. */
 static int
 wait_new_worker(const int *pids, size_t n, int secs)
@@ -190,7 +174,7 @@ wait_new_worker(const int *pids, size_t n, int secs)
 	int	 t;
 
 	for (t = 0; t < secs * 100; t++) {
-		m = workers_now(now, 16);
+		m = worker_pids(now, 16);
 		for (i = 0; i < m; i++) {
 			for (j = 0; j < n && now[i] != pids[j]; j++)
 				;
@@ -350,10 +334,10 @@ START_TEST(no_method_many_params)
 {
 	enum { NP = 64 };
 	char		*params[NP + 2], *out;
-	int		 before[16], after[16];
-	size_t		 n, m, i;
+	int		 before[16];
+	size_t		 n, i;
 
-	n = workers_now(before, 16);
+	n = worker_pids(before, 16);
 	ck_assert_uint_ge(n, 1);
 	params[0] = xstrdup("REQUEST_URI=/api/health");
 	for (i = 1; i <= NP; i++) {
@@ -379,10 +363,7 @@ START_TEST(no_method_many_params)
 	ck_assert_ptr_nonnull(strstr(out, "bad_request"));
 	free(out);
 
-	m = workers_now(after, 16);
-	ck_assert_uint_eq(m, n);
-	for (i = 0; i < n; i++)
-		ck_assert_msg(before[i] == after[i], "worker %d died", before[i]);
+	assert_same_workers(before, n);
 	free(params[0]);
 }
 END_TEST

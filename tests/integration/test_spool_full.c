@@ -44,33 +44,6 @@ ping(const char *header)
 	return http_get(PING, hdrs);
 }
 
-/* The workers' pids, sorted, in pids[0..n-1]. */
-static size_t
-workers_now(int *pids, size_t max)
-{
-	size_t	 n = worker_pids(pids, max), i, j;
-
-	for (i = 0; i < n; i++)
-		for (j = i + 1; j < n; j++)
-			if (pids[j] < pids[i]) {
-				int t = pids[i];
-				pids[i] = pids[j];
-				pids[j] = t;
-			}
-	return n;
-}
-
-static void
-assert_same_workers(const int *before, size_t nb)
-{
-	int	 now[16];
-	size_t	 n = workers_now(now, 16), i;
-
-	ck_assert_msg(n == nb, "%zu workers, had %zu", n, nb);
-	for (i = 0; i < n; i++)
-		ck_assert_msg(now[i] == before[i], "worker %d died", before[i]);
-}
-
 /* A call refused for want of room says so, before it is served. */
 static void
 assert_usage_unavailable(struct http *r)
@@ -197,7 +170,7 @@ START_TEST(full_disk_refuses_and_recovers)
 	xasprintf(&h, "X-API-Key: %s", key);
 	load_run(PING, h, 20, 4, warm);		/* both workers know the key */
 	ck_assert_uint_eq(load_count(warm, 20, 200), 20);
-	nw = workers_now(pids, 16);
+	nw = worker_pids(pids, 16);
 	ck_assert_uint_ge(nw, 2);
 
 	/* Nothing can be written away: the disk is all there is. */
@@ -211,11 +184,11 @@ START_TEST(full_disk_refuses_and_recovers)
 	    ok, refused, N);
 	fprintf(stderr, "full disk: %zu calls served, %zu refused\n", ok,
 	    refused);
+	assert_same_workers(pids, nw);
 	ck_assert_msg(refused > 0, "a full disk refused nothing");
 	r = ping(h);
 	assert_usage_unavailable(r);
 	http_free(r);
-	assert_same_workers(pids, nw);
 
 	/* Room again: served again, by the same workers. */
 	ck_assert_int_eq(unlink(filler), 0);
@@ -256,7 +229,7 @@ START_TEST(cap_while_db_down)
 	xasprintf(&h, "X-API-Key: %s", key);
 	load_run(PING, h, 20, 4, warm);
 	ck_assert_uint_eq(load_count(warm, 20, 200), 20);
-	nw = workers_now(pids, 16);
+	nw = worker_pids(pids, 16);
 
 	stack("db-stop");
 	load_run(PING, h, N, 4, res);
@@ -269,6 +242,7 @@ START_TEST(cap_while_db_down)
 	ck_assert_msg(refused > 0, "the spool grew past its cap: %lld bytes",
 	    spool_bytes(dir));
 	ck_assert_msg(ok > 0, "nothing served under the cap");
+	assert_same_workers(pids, nw);
 	/* Each worker may take one step past what the others left. */
 	used = spool_bytes(dir);
 	ck_assert_msg(used <= CAP + (long long)(nw - 1) * STEP,
@@ -276,7 +250,6 @@ START_TEST(cap_while_db_down)
 	struct http *r = ping(h);
 	assert_usage_unavailable(r);
 	http_free(r);
-	assert_same_workers(pids, nw);
 
 	/* The backlog is written and removed: room again, by itself. */
 	stack("db-start");
