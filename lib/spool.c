@@ -17,9 +17,10 @@
  * Ownership is a flock(2) on the segment, held from its creation until it
  * is unlinked. A segment whose lock can be taken has lost its worker (a
  * SIGKILL, a crash): it is an orphan, for any worker to replay from its
- * header's offset. Only regular files of ours, never through a symbolic
- * link, in a directory that nobody else may write (spool_dir_check): any
- * line in a segment is taken as a call that a user made.
+ * header's offset. Only regular files of ours are replayed, never
+ * through a symbolic link, and only from a directory that nobody else may
+ * write (spool_dir_check): any line in a segment is taken as a call that
+ * a user made.
  */
 #include "config.h"
 
@@ -198,7 +199,7 @@ spool_reserve(struct spool_segment *s, const char *dir, long long max,
 		return SPOOL_NOSPACE;
 	if ((e = posix_fallocate(s->fd, (off_t)s->room,
 	    (off_t)(want - s->room))) != 0) {
-		if (e != ENOSPC)
+		if (e != ENOSPC && e != EDQUOT)
 			log_warnx("%s: %s", s->path, strerror(e));
 		return SPOOL_NOSPACE;
 	}

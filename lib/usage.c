@@ -407,8 +407,8 @@ room_get(struct usage *u)
 		return 0;
 	}
 	if (!u->nospace)
-		log_warnx("%s is out of room (%s): refusing API-key calls "
-		    "until there is", cfg->spool_dir, rc == SPOOL_NOSPACE ?
+		log_warnx("%s has no room for usage (%s): API-key calls are "
+		    "refused until it has", cfg->spool_dir, rc == SPOOL_NOSPACE ?
 		    "disk full or spool_max_bytes reached" : "see above");
 	u->nospace = 1;
 	u->retry_ms = mono_ms() + NOSPACE_RETRY_MS;
