@@ -89,8 +89,11 @@ struct config {
 	char	*migrations_dir;
 
 	char	*listen;		/* unix socket path or host:port */
+	char	*socket_group;		/* the web server's: may connect */
+	long long request_timeout_ms;	/* a stalled connection is dropped */
 	long long workers;
 	char	*spool_dir;
+	long long spool_max_bytes;	/* then API-key calls get 503 */
 	long long flush_interval_ms;
 	long long flush_batch;
 	long long max_body;
