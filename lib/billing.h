@@ -76,6 +76,8 @@ void		 stripe_run(struct stripe *, struct stripe_call *(*)(void *),
 		    void (*)(void *, struct stripe_call *,
 		    const struct stripe_result *), void *);
 int		 stripe_form_add(struct buf *, const char *, const char *);
+struct json_object;
+int		 stripe_id_valid(struct json_object *);
 
 /* ledger.c: the ledger's rows, and what each stands for at Stripe */
 #define LEDGER_CHUNK	500		/* unsent rows read at a time */

@@ -3,15 +3,25 @@
  *
  * We reconnect ourselves rather than with MYSQL_OPT_RECONNECT, which
  * silently drops prepared statements and session settings. A lost
- * connection is noticed by the call that fails; the next call reconnects,
- * at most once a second so that a database outage costs each request one
- * failed connect(2) rather than a pile of them. A statement that failed
- * because the server had already gone (CR_SERVER_GONE_ERROR) was never
- * run, so it is retried once on a fresh connection; one lost during
- * execution (CR_SERVER_LOST) may have run and is not.
+ * connection is noticed by the call that fails; the next call reconnects.
+ * A statement that failed because the server had already gone
+ * (CR_SERVER_GONE_ERROR) was never run, so it is retried once on a fresh
+ * connection; one lost during execution (CR_SERVER_LOST) may have run and
+ * is not.
+ *
+ * A database that is down must not hold requests up. After a connect
+ * fails, none is tried again before db_retry_ms (monotonic clock); and
+ * connects run on the client library's non-blocking API, so that one to
+ * a server that accepts and never answers is left half-done instead of
+ * waited out: once the database is known down, a request-path caller
+ * waits at most DB_RETRY_WAIT_MS for it, and each later call carries it
+ * on until it succeeds or db_connect_timeout has passed since it began.
+ * Reads and writes on a connection time out after db_read_timeout and
+ * db_write_timeout seconds.
  */
 #include "config.h"
 
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +34,8 @@
 #include "nexus.h"
 
 #define STMT_SLOTS	256	/* distinct statements a connection keeps */
+#define DB_RETRY_WAIT_MS 10	/* a request's wait on a reconnect, when down */
+#define DB_COLUMN_INLINE 65536	/* longer values are fetched on their own */
 
 typedef __typeof__(((MYSQL_BIND *)0)->is_null_value) dbbool;
 
@@ -35,9 +47,12 @@ struct slot {
 struct db {
 	const struct config	*cfg;
 	MYSQL			*my;
+	int			 wait_for;	/* a connect in progress: its events */
+	int64_t			 connect_began;	/* mono_ms() */
+	int64_t			 next_try;	/* no connect before (mono_ms()) */
+	int			 down;		/* the last connection failed */
 	int			 in_tx;
-	int			 tx_always;	/* autocommit off */
-	time_t			 last_try;
+	int			 tx_always;	/* autocommit off, off the request path */
 	unsigned int		 err;
 	char			 errmsg[256];
 	struct slot		 slots[STMT_SLOTS];
@@ -51,6 +66,7 @@ struct dbres {
 	unsigned long	*len;
 	dbbool		*null;
 	char		*mem;
+	char		**big;		/* columns grown past their share of mem */
 };
 
 static void
@@ -69,6 +85,46 @@ is_conn_error(unsigned int e)
 	    e == ER_CONNECTION_KILLED || e == ER_SERVER_SHUTDOWN;
 }
 
+/* Waits up to ms for the socket events a connect waits for; returns them. */
+static int
+db_wait(struct db *db, int64_t ms)
+{
+	struct pollfd	 pfd;
+	int		 ev = 0;
+
+	memset(&pfd, 0, sizeof(pfd));
+	pfd.fd = (int)mysql_get_socket(db->my);
+	pfd.events = (db->wait_for & MYSQL_WAIT_READ ? POLLIN : 0) |
+	    (db->wait_for & MYSQL_WAIT_WRITE ? POLLOUT : 0) |
+	    (db->wait_for & MYSQL_WAIT_EXCEPT ? POLLPRI : 0);
+	if (poll(&pfd, 1, (int)ms) <= 0)
+		return 0;
+	if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+		ev |= MYSQL_WAIT_READ;
+	if (pfd.revents & (POLLOUT | POLLHUP | POLLERR))
+		ev |= MYSQL_WAIT_WRITE;
+	if (pfd.revents & POLLPRI)
+		ev |= MYSQL_WAIT_EXCEPT;
+	return ev & db->wait_for;
+}
+
+/*
+ * Ends a connect in progress: a timeout makes the library unwind it and
+ * fail. Returns what it returned (NULL: failed).
+ */
+static MYSQL *
+db_connect_abandon(struct db *db)
+{
+	MYSQL	*ret = NULL;
+	int	 tries;
+
+	for (tries = 0; db->wait_for != 0 && tries < 8; tries++)
+		db->wait_for = mysql_real_connect_cont(&ret, db->my,
+		    MYSQL_WAIT_TIMEOUT);
+	db->wait_for = 0;
+	return ret;
+}
+
 static void
 db_disconnect(struct db *db)
 {
@@ -80,35 +136,46 @@ db_disconnect(struct db *db)
 		db->slots[i].st = NULL;
 		db->slots[i].sql = NULL;
 	}
+	if (db->wait_for != 0)
+		db_connect_abandon(db);
 	if (db->my != NULL)
 		mysql_close(db->my);
 	db->my = NULL;
 	db->in_tx = 0;
 }
 
-/* Returns 0 when connected, -1 (with the error kept) otherwise. */
+/* A connect failed: nobody tries again before db_retry_ms. Returns -1. */
 static int
-db_connect(struct db *db)
+db_connect_failed(struct db *db)
+{
+	if (db->my != NULL && mysql_errno(db->my) != 0)
+		db_seterr(db, mysql_errno(db->my), mysql_error(db->my));
+	db_disconnect(db);
+	if (db->next_try == 0)
+		log_warnx("database unreachable: %s; trying again every "
+		    "%lld ms", db->errmsg, db->cfg->db_retry_ms);
+	db->down = 1;
+	db->next_try = mono_ms() + db->cfg->db_retry_ms;
+	return -1;
+}
+
+/* Starts a connect. Returns 0, or -1 when it could not even begin. */
+static int
+db_connect_start(struct db *db, MYSQL **ret)
 {
 	const struct config	*c = db->cfg;
-	unsigned int		 timeout = (unsigned int)c->db_connect_timeout;
-	time_t			 now = time(NULL);
+	unsigned int		 t;
 
-	if (db->my != NULL)
-		return 0;
-	if (db->last_try == now) {
-		db_seterr(db, CR_CONNECTION_ERROR, "database unreachable");
-		return -1;
-	}
-	db->last_try = now;
 	if ((db->my = mysql_init(NULL)) == NULL) {
 		db_seterr(db, CR_OUT_OF_MEMORY, "mysql_init failed");
 		return -1;
 	}
-	mysql_options(db->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	timeout *= 5;
-	mysql_options(db->my, MYSQL_OPT_READ_TIMEOUT, &timeout);
-	mysql_options(db->my, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+	t = (unsigned int)c->db_connect_timeout;
+	mysql_options(db->my, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+	t = (unsigned int)c->db_read_timeout;
+	mysql_options(db->my, MYSQL_OPT_READ_TIMEOUT, &t);
+	t = (unsigned int)c->db_write_timeout;
+	mysql_options(db->my, MYSQL_OPT_WRITE_TIMEOUT, &t);
 	mysql_options(db->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_options(db->my, MYSQL_INIT_COMMAND,
 	    "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,"
@@ -117,16 +184,69 @@ db_connect(struct db *db)
 	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
 	if (db->tx_always)
 		mysql_options(db->my, MYSQL_INIT_COMMAND, "SET autocommit = 0");
-	if (mysql_real_connect(db->my, c->db_socket ? NULL : c->db_host,
-	    c->db_user, c->db_password, c->db_name,
-	    c->db_socket ? 0 : (unsigned int)c->db_port, c->db_socket,
-	    0) == NULL) {
-		db_seterr(db, mysql_errno(db->my), mysql_error(db->my));
-		mysql_close(db->my);
-		db->my = NULL;
+	if (mysql_options(db->my, MYSQL_OPT_NONBLOCK, 0) != 0) {
+		db_seterr(db, CR_OUT_OF_MEMORY, "no non-blocking context");
 		return -1;
 	}
-	db->last_try = 0;
+	db->connect_began = mono_ms();
+	db->wait_for = mysql_real_connect_start(ret, db->my,
+	    c->db_socket ? NULL : c->db_host, c->db_user, c->db_password,
+	    c->db_name, c->db_socket ? 0 : (unsigned int)c->db_port,
+	    c->db_socket, 0);
+	return 0;
+}
+
+/*
+ * Returns 0 when connected, -1 (with the error kept) otherwise: the
+ * database is down (and not due for another try), or a connect is still
+ * under way. A fresh connection, or one off the request path (the batch
+ * writer's), waits for its connect up to db_connect_timeout.
+ */
+static int
+db_connect(struct db *db)
+{
+	int64_t		 limit = db->cfg->db_connect_timeout * 1000;
+	int64_t		 now = mono_ms(), until, left;
+	MYSQL		*ret = NULL;
+	int		 ev;
+
+	if (db->my != NULL && db->wait_for == 0)
+		return 0;
+	until = now;
+	if (db->my == NULL) {
+		if (now < db->next_try) {
+			db_seterr(db, CR_CONNECTION_ERROR,
+			    "database unreachable");
+			return -1;
+		}
+		if (db_connect_start(db, &ret) == -1)
+			return db_connect_failed(db);
+		until = now + DB_RETRY_WAIT_MS;
+	}
+	/* While down, a request only looks in on a connect under way. */
+	if (!db->down || db->tx_always || until > db->connect_began + limit)
+		until = db->connect_began + limit;
+	while (db->wait_for != 0) {
+		left = until - mono_ms();
+		if ((ev = db_wait(db, left > 0 ? left : 0)) != 0) {
+			db->wait_for = mysql_real_connect_cont(&ret, db->my, ev);
+			continue;
+		}
+		if (mono_ms() - db->connect_began < limit) {
+			db_seterr(db, CR_CONNECTION_ERROR,
+			    "database connection under way");
+			return -1;
+		}
+		db_seterr(db, CR_CONNECTION_ERROR,
+		    "database did not answer in time");
+		ret = db_connect_abandon(db);
+	}
+	if (ret == NULL)
+		return db_connect_failed(db);
+	if (db->down)
+		log_info("database reachable again");
+	db->down = 0;
+	db->next_try = 0;
 	return 0;
 }
 
@@ -137,8 +257,7 @@ db_new(const struct config *cfg, int tx_always)
 
 	db->cfg = cfg;
 	db->tx_always = tx_always;
-	if (db_connect(db) == -1)
-		log_warnx("database: %s", db->errmsg);
+	db_connect(db);		/* a failure is logged, and retried later */
 	return db;
 }
 
@@ -194,22 +313,22 @@ db_fail(struct db *db, unsigned int e, const char *msg)
 	if (is_conn_error(e)) {
 		log_warnx("database connection lost: %s", msg);
 		db_disconnect(db);
+		db->down = 1;
 	}
 }
 
 /*
- * Checks the connection, reconnecting if it was lost. A probe always
- * tries: the once-a-second throttle is for the request path.
+ * Checks the connection, reconnecting (once) if it was lost. A probe is
+ * held back like any other call while the database is down: it fails at
+ * once rather than trying again before db_retry_ms.
  */
 int
 db_ping(struct db *db)
 {
-	db->last_try = 0;
 	if (db_connect(db) == -1)
 		return -1;
 	if (mysql_ping(db->my) != 0) {
 		db_fail(db, mysql_errno(db->my), mysql_error(db->my));
-		db->last_try = 0;
 		if (db_connect(db) == -1)
 			return -1;
 	}
@@ -322,7 +441,6 @@ db_run(struct db *db, const char *sql, const struct dbp *p, size_t np)
 		/* Only a statement that never reached the server is retried. */
 		if (db->err != CR_SERVER_GONE_ERROR || in_tx)
 			break;
-		db->last_try = 0;
 	}
 	if (b != small)
 		free(b);
@@ -371,8 +489,10 @@ db_exec_id(struct db *db, const char *sql, const struct dbp *p, size_t np,
 
 /*
  * Executes a query and buffers its whole result. Every column is fetched
- * as text. Returns a result to walk with db_next() and free with
- * db_done(), or NULL on error.
+ * as text, into a buffer sized from the longest value of the column (up
+ * to DB_COLUMN_INLINE: a longer value is fetched on its own by db_next).
+ * Returns a result to walk with db_next() and free with db_done(), or
+ * NULL on error.
  */
 struct dbres *
 db_query(struct db *db, const char *sql, const struct dbp *p, size_t np)
@@ -381,7 +501,7 @@ db_query(struct db *db, const char *sql, const struct dbp *p, size_t np)
 	MYSQL_RES	*meta;
 	MYSQL_FIELD	*f;
 	struct dbres	*r;
-	size_t		 total = 0, off = 0;
+	size_t		 total = 0, off = 0, *size;
 	unsigned int	 i;
 
 	if ((st = db_run(db, sql, p, np)) == NULL)
@@ -400,20 +520,26 @@ db_query(struct db *db, const char *sql, const struct dbp *p, size_t np)
 	r->st = st;
 	r->ncol = mysql_num_fields(meta);
 	f = mysql_fetch_fields(meta);
-	for (i = 0; i < r->ncol; i++)
-		total += f[i].max_length + 1;
+	size = xcalloc(r->ncol, sizeof(*size));
+	for (i = 0; i < r->ncol; i++) {
+		size[i] = (f[i].max_length < DB_COLUMN_INLINE ?
+		    f[i].max_length : DB_COLUMN_INLINE) + 1;
+		total += size[i];
+	}
 	r->bind = xcalloc(r->ncol, sizeof(*r->bind));
 	r->len = xcalloc(r->ncol, sizeof(*r->len));
 	r->null = xcalloc(r->ncol, sizeof(*r->null));
+	r->big = xcalloc(r->ncol, sizeof(*r->big));
 	r->mem = xmalloc(total);
 	for (i = 0; i < r->ncol; i++) {
 		r->bind[i].buffer_type = MYSQL_TYPE_STRING;
 		r->bind[i].buffer = r->mem + off;
-		r->bind[i].buffer_length = f[i].max_length + 1;
+		r->bind[i].buffer_length = size[i];
 		r->bind[i].length = &r->len[i];
 		r->bind[i].is_null = &r->null[i];
-		off += f[i].max_length + 1;
+		off += size[i];
 	}
+	free(size);
 	mysql_free_result(meta);
 	if (mysql_stmt_bind_result(st, r->bind) != 0) {
 		db_seterr(db, mysql_stmt_errno(st), mysql_stmt_error(st));
@@ -421,6 +547,34 @@ db_query(struct db *db, const char *sql, const struct dbp *p, size_t np)
 		return NULL;
 	}
 	return r;
+}
+
+/*
+ * Fetches again, into a buffer of their own, the columns of this row that
+ * did not fit theirs (MYSQL_DATA_TRUNCATED); the buffer is kept for the
+ * rows after. Returns 0 or -1.
+ */
+static int
+db_refetch(struct dbres *r)
+{
+	MYSQL_BIND	*b;
+	unsigned int	 i;
+
+	for (i = 0; i < r->ncol; i++) {
+		b = &r->bind[i];
+		if (r->null[i] || r->len[i] < b->buffer_length)
+			continue;
+		r->big[i] = xrealloc(r->big[i], r->len[i] + 1);
+		b->buffer = r->big[i];
+		b->buffer_length = r->len[i] + 1;
+		if (mysql_stmt_fetch_column(r->st, b, i, 0) != 0 ||
+		    mysql_stmt_bind_result(r->st, r->bind) != 0) {
+			db_seterr(r->db, mysql_stmt_errno(r->st),
+			    mysql_stmt_error(r->st));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Returns 1 with the next row in place, 0 after the last, -1 on error. */
@@ -438,8 +592,16 @@ db_next(struct dbres *r)
 		    mysql_stmt_error(r->st));
 		return -1;
 	}
-	for (i = 0; i < r->ncol; i++)
+	if (rc == MYSQL_DATA_TRUNCATED && db_refetch(r) == -1)
+		return -1;
+	for (i = 0; i < r->ncol; i++) {
+		/* The length is the whole value's: never past the buffer. */
+		if (!r->null[i] && r->len[i] >= r->bind[i].buffer_length) {
+			db_seterr(r->db, CR_UNKNOWN_ERROR, "column truncated");
+			return -1;
+		}
 		((char *)r->bind[i].buffer)[r->null[i] ? 0 : r->len[i]] = '\0';
+	}
 	return 1;
 }
 
@@ -476,6 +638,8 @@ db_len(const struct dbres *r, unsigned int col)
 void
 db_done(struct dbres *r)
 {
+	unsigned int	 i;
+
 	if (r == NULL)
 		return;
 	mysql_stmt_free_result(r->st);
@@ -483,6 +647,9 @@ db_done(struct dbres *r)
 	free(r->len);
 	free(r->null);
 	free(r->mem);
+	for (i = 0; r->big != NULL && i < r->ncol; i++)
+		free(r->big[i]);
+	free(r->big);
 	free(r);
 }
 
@@ -542,7 +709,7 @@ int
 db_commit(struct db *db)
 {
 	db->in_tx = 0;
-	if (db->my == NULL) {
+	if (db->my == NULL || db->wait_for != 0) {
 		db_seterr(db, CR_SERVER_LOST, "connection lost in transaction");
 		return -1;
 	}
@@ -557,7 +724,7 @@ void
 db_rollback(struct db *db)
 {
 	db->in_tx = 0;
-	if (db->my != NULL && mysql_rollback(db->my) != 0)
+	if (db->my != NULL && db->wait_for == 0 && mysql_rollback(db->my) != 0)
 		db_fail(db, mysql_errno(db->my), mysql_error(db->my));
 }
 

@@ -178,6 +178,26 @@ pace_note(struct stripe *s, int64_t now)
 }
 
 /*
+ * Returns 1 when v is an object id as Stripe gives them: a string of
+ * letters, digits and '_' that fits STRIPE_ID_MAX. A null, a number or
+ * anything else in its place means the answer cannot be trusted.
+ */
+int
+stripe_id_valid(json_object *v)
+{
+	const char	*s;
+	size_t		 i;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return 0;
+	s = json_object_get_string(v);
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+	return i > 0 && i <= STRIPE_ID_MAX;
+}
+
+/*
  * Appends k=v form-encoded (application/x-www-form-urlencoded), after a
  * '&' unless b is empty. Returns 0, or -1 past b's cap.
  */
@@ -337,7 +357,9 @@ call_start(struct stripe *s, struct stripe_call *c)
 		curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, ms);
 		curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS,
 		    ms < 5000 ? ms : 5000L);
-		curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+		/* http:// only when a test asks: it carries the key in clear. */
+		curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR,
+		    s->cfg->stripe_allow_http ? "http,https" : "https");
 		curl_easy_setopt(c->easy, CURLOPT_USERAGENT,
 		    "nexus-usage/" PACKAGE_VERSION);
 		curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -425,7 +447,8 @@ call_judge(struct stripe *s, struct stripe_call *c, CURLcode cc,
 		if (c->status >= 200 && c->status < 300) {
 			/* A create answers the item, a list a page of them. */
 			if (o != NULL && json_object_is_type(o, json_type_object) &&
-			    (!c->post || json_object_object_get_ex(o, "id", &id))) {
+			    (!c->post || (json_object_object_get_ex(o, "id",
+			    &id) && stripe_id_valid(id)))) {
 				res->outcome = STRIPE_OK;
 				if (c->post)
 					snprintf(res->id, sizeof(res->id), "%s",

@@ -172,9 +172,19 @@ stripe_invoice_items_list(struct stripe *s, const char *customer,
 		for (i = 0; i < n && !stop; i++) {
 			struct stripe_listed it;
 
+			/*
+			 * An item we cannot name could be the one we look
+			 * for: the walk fails rather than miss it (and bill
+			 * it twice).
+			 */
 			v = json_object_array_get_idx(data, i);
-			if (!json_object_object_get_ex(v, "id", &id))
-				continue;
+			if (!json_object_object_get_ex(v, "id", &id) ||
+			    !stripe_id_valid(id)) {
+				snprintf(err, errlen, "a listed item has no "
+				    "valid id");
+				json_object_put(o);
+				goto out;
+			}
 			it.id = json_object_get_string(id);
 			it.amount = json_object_object_get_ex(v, "amount",
 			    &id) ? json_object_get_int64(id) : 0;

@@ -22,7 +22,7 @@
 #include "itest.h"
 
 #define PRO_ALLOWANCE	100000
-#define SECRET		"dev-cron-secret-change-me"
+#define SECRET		"dev-cron-secret-change-me-0123456789"
 
 static struct db	*tdb;
 static struct config	 tcfg;
@@ -1030,7 +1030,7 @@ START_TEST(http_trigger)
 {
 	static const char *const wrong[][2] = {
 		{ "Authorization: Bearer nope", NULL },
-		{ "Authorization: Bearer dev-cron-secret-change-m", NULL },
+		{ "Authorization: Bearer dev-cron-secret-change-me-012345678", NULL },
 		{ "Authorization: Bearer " SECRET "x", NULL },
 		{ "Authorization: Basic " SECRET, NULL },
 		{ "Authorization: " SECRET, NULL },
