@@ -10,12 +10,15 @@
  * is not.
  *
  * A database that is down must not hold requests up. After a connect
- * fails, none is tried again before db_retry_ms (monotonic clock); and
- * connects run on the client library's non-blocking API, so that one to
- * a server that accepts and never answers is left half-done instead of
- * waited out: once the database is known down, a request-path caller
- * waits at most DB_RETRY_WAIT_MS for it, and each later call carries it
- * on until it succeeds or db_connect_timeout has passed since it began.
+ * fails, none is tried again before db_retry_ms (monotonic clock), by any
+ * caller. Connects run on the client library's non-blocking API, so that
+ * one to a server that accepts and never answers can be left half-done
+ * rather than waited out: once a connect has failed, a request-path call
+ * waits for the next one only while the server keeps answering (at most
+ * DB_RETRY_WAIT_MS of silence), and later calls carry it on the same way
+ * until it succeeds or db_connect_timeout has passed since it began. A
+ * first connect, a reconnect after a lost connection and the batch
+ * writer's connects (off the request path) wait up to db_connect_timeout.
  * Reads and writes on a connection time out after db_read_timeout and
  * db_write_timeout seconds.
  */
@@ -50,7 +53,7 @@ struct db {
 	int			 wait_for;	/* a connect in progress: its events */
 	int64_t			 connect_began;	/* mono_ms() */
 	int64_t			 next_try;	/* no connect before (mono_ms()) */
-	int			 down;		/* the last connection failed */
+	int			 down;		/* the last connect failed */
 	int			 in_tx;
 	int			 tx_always;	/* autocommit off, off the request path */
 	unsigned int		 err;
@@ -198,9 +201,8 @@ db_connect_start(struct db *db, MYSQL **ret)
 
 /*
  * Returns 0 when connected, -1 (with the error kept) otherwise: the
- * database is down (and not due for another try), or a connect is still
- * under way. A fresh connection, or one off the request path (the batch
- * writer's), waits for its connect up to db_connect_timeout.
+ * database is down and not due for another try, a connect failed, or one
+ * is still under way (see the top of this file for how long it waits).
  */
 static int
 db_connect(struct db *db)
@@ -208,11 +210,10 @@ db_connect(struct db *db)
 	int64_t		 limit = db->cfg->db_connect_timeout * 1000;
 	int64_t		 now = mono_ms(), until, left;
 	MYSQL		*ret = NULL;
-	int		 ev;
+	int		 ev, quick;
 
 	if (db->my != NULL && db->wait_for == 0)
 		return 0;
-	until = now;
 	if (db->my == NULL) {
 		if (now < db->next_try) {
 			db_seterr(db, CR_CONNECTION_ERROR,
@@ -221,18 +222,19 @@ db_connect(struct db *db)
 		}
 		if (db_connect_start(db, &ret) == -1)
 			return db_connect_failed(db);
-		until = now + DB_RETRY_WAIT_MS;
 	}
-	/* While down, a request only looks in on a connect under way. */
-	if (!db->down || db->tx_always || until > db->connect_began + limit)
-		until = db->connect_began + limit;
+	/* While down, a request waits out DB_RETRY_WAIT_MS of silence only. */
+	quick = db->down && !db->tx_always;
+	until = quick ? now + DB_RETRY_WAIT_MS : db->connect_began + limit;
 	while (db->wait_for != 0) {
 		left = until - mono_ms();
 		if ((ev = db_wait(db, left > 0 ? left : 0)) != 0) {
 			db->wait_for = mysql_real_connect_cont(&ret, db->my, ev);
+			if (quick)
+				until = mono_ms() + DB_RETRY_WAIT_MS;
 			continue;
 		}
-		if (mono_ms() - db->connect_began < limit) {
+		if (quick && mono_ms() - db->connect_began < limit) {
 			db_seterr(db, CR_CONNECTION_ERROR,
 			    "database connection under way");
 			return -1;
@@ -313,7 +315,6 @@ db_fail(struct db *db, unsigned int e, const char *msg)
 	if (is_conn_error(e)) {
 		log_warnx("database connection lost: %s", msg);
 		db_disconnect(db);
-		db->down = 1;
 	}
 }
 
