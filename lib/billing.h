@@ -64,6 +64,8 @@ int		 stripe_invoice_items_list(struct stripe *, const char *,
 		    char *, size_t);
 const char	*stripe_listed_meta(const struct stripe_listed *,
 		    const char *);
+struct json_object;
+int		 stripe_id_valid(struct json_object *);
 /* stripe.c's engine, which runs stripe_items.c's calls */
 struct stripe_call;
 struct stripe_call *stripe_call_new(struct stripe *, const char *,
@@ -76,8 +78,6 @@ void		 stripe_run(struct stripe *, struct stripe_call *(*)(void *),
 		    void (*)(void *, struct stripe_call *,
 		    const struct stripe_result *), void *);
 int		 stripe_form_add(struct buf *, const char *, const char *);
-struct json_object;
-int		 stripe_id_valid(struct json_object *);
 
 /* ledger.c: the ledger's rows, and what each stands for at Stripe */
 #define LEDGER_CHUNK	500		/* unsent rows read at a time */

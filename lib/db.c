@@ -12,16 +12,16 @@
  *
  * A database that is down must not hold requests up. After a connect
  * fails, the connection tries none again before db_retry_ms (monotonic
- * clock), whatever the call (a health probe too). Connects run on the client library's non-blocking API, so that
- * one to a server that accepts and never answers can be left half-done
- * rather than waited out: once a connect has failed, a request-path call
- * waits for the next one only while the server keeps answering (at most
- * DB_RETRY_WAIT_MS of silence), and later calls carry it on the same way
- * until it succeeds or db_connect_timeout has passed since it began. A
- * first connect, a reconnect after a lost connection and the batch
- * writer's connects (off the request path) wait up to db_connect_timeout.
- * Reads and writes on a connection time out after db_read_timeout and
- * db_write_timeout seconds.
+ * clock), whatever the call (a health probe too). Connects run on the
+ * client library's non-blocking API, so that one to a server that
+ * accepts and never answers can be left half-done rather than waited
+ * out: once a connect has failed, a request-path call waits for the next
+ * one only while the server keeps answering (at most DB_RETRY_WAIT_MS of
+ * silence), and later calls carry it on the same way until it succeeds
+ * or db_connect_timeout has passed since it began. A first connect, a
+ * reconnect after a lost connection and the batch writer's connects (off
+ * the request path) wait up to db_connect_timeout. Reads and writes on a
+ * connection time out after db_read_timeout and db_write_timeout seconds.
  */
 #include "config.h"
 

@@ -178,26 +178,6 @@ pace_note(struct stripe *s, int64_t now)
 }
 
 /*
- * Returns 1 when v is an object id as Stripe gives them: a string of
- * letters, digits and '_' that fits STRIPE_ID_MAX. A null, a number or
- * anything else in its place means the answer cannot be trusted.
- */
-int
-stripe_id_valid(json_object *v)
-{
-	const char	*s;
-	size_t		 i;
-
-	if (v == NULL || !json_object_is_type(v, json_type_string))
-		return 0;
-	s = json_object_get_string(v);
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
-			return 0;
-	return i > 0 && i <= STRIPE_ID_MAX;
-}
-
-/*
  * Appends k=v form-encoded (application/x-www-form-urlencoded), after a
  * '&' unless b is empty. Returns 0, or -1 past b's cap.
  */

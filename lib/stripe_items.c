@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,26 @@
 
 #define STRIPE_LIST_PAGE	100		/* Stripe's largest page */
 #define STRIPE_LIST_PAGES	1000		/* 100,000 items at most */
+
+/*
+ * Returns 1 when v is an object id as Stripe gives them: a string of
+ * letters, digits and '_' that fits STRIPE_ID_MAX. A null, a number or
+ * anything else in its place means the answer cannot be trusted.
+ */
+int
+stripe_id_valid(json_object *v)
+{
+	const char	*s;
+	size_t		 i;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return 0;
+	s = json_object_get_string(v);
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+	return i > 0 && i <= STRIPE_ID_MAX;
+}
 
 /* The POST /v1/invoiceitems call that creates it. */
 static struct stripe_call *

@@ -645,21 +645,21 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             return {"ok": True, "rules": [dict(r) for r in st.rules]}
 
-    def _ctl_missing_customer(self, st, args):
+    @staticmethod
+    def _mark_customer(st, args, marks):
+        """Adds args' customer to the set st.<marks>."""
         customer = args.get("customer")
         if not isinstance(customer, str) or not customer:
             raise ValueError("customer must be a non-empty string")
         with st.lock:
-            st.missing_customers.add(customer)
+            getattr(st, marks).add(customer)
         return {"ok": True}
 
+    def _ctl_missing_customer(self, st, args):
+        return self._mark_customer(st, args, "missing_customers")
+
     def _ctl_null_ids(self, st, args):
-        customer = args.get("customer")
-        if not isinstance(customer, str) or not customer:
-            raise ValueError("customer must be a non-empty string")
-        with st.lock:
-            st.null_id_customers.add(customer)
-        return {"ok": True}
+        return self._mark_customer(st, args, "null_id_customers")
 
     def _ctl_expire_idempotency(self, st, args):
         with st.lock:

@@ -22,8 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "itest.h"
 
 #define PING		"/api/secure/ping"
@@ -299,57 +297,7 @@ run(const char *fmt, ...)
 	return WEXITSTATUS(st);
 }
 
-/* ------------------------------------------------------- the fake Stripe */
-
-static size_t
-on_data(char *p, size_t sz, size_t n, void *arg)
-{
-	return buf_add(arg, p, sz * n) == -1 ? 0 : sz * n;
-}
-
-/* Calls the fake Stripe's control API; returns its JSON answer. */
-static json_object *
-fake(const char *method, const char *path, const char *body)
-{
-	CURL			*c = curl_easy_init();
-	struct curl_slist	*h;
-	struct buf		 b;
-	char			 url[1024];
-	json_object		*j;
-
-	buf_init(&b, 1024 * 1024);
-	snprintf(url, sizeof(url), "%s%s", tcfg.stripe_api_base, path);
-	h = curl_slist_append(NULL, "Content-Type: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	if (body != NULL)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	ck_assert(curl_easy_perform(c) == CURLE_OK);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	ck_assert((j = json_tokener_parse(b.data != NULL ? b.data : "")) != NULL);
-	buf_free(&b);
-	return j;
-}
-
-static void
-fake_do(const char *path, const char *body)
-{
-	json_object_put(fake("POST", path, body));
-}
-
-static long long
-fake_stat(const char *name)
-{
-	json_object	*j = fake("GET", "/_control/stats", NULL);
-	long long	 v = json_int(j, name);
-
-	json_object_put(j);
-	return v;
-}
+/* --------------------------------------------------------- billing */
 
 /* A Pro user with a Stripe customer, this many calls past the allowance. */
 static char *
@@ -375,22 +323,6 @@ biller(const char *log)
 {
 	return run("'%s/src/nexus-overage' --json >/dev/null 2>'%s/%s'",
 	    getenv("top_builddir"), getenv("NEXUS_TEST_DIR"), log);
-}
-
-static int
-file_has(const char *name, const char *what)
-{
-	char	 path[1024], line[4096];
-	FILE	*f;
-	int	 found = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", getenv("NEXUS_TEST_DIR"), name);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = strstr(line, what) != NULL;
-	fclose(f);
-	return found;
 }
 
 /* -------------------------------------------------------------- tests */
@@ -696,8 +628,8 @@ START_TEST(short_cron_secret_refused)
 	    "'%s/cgi-bin/nexus.fcgi' -s '%s/other.sock' 2>'%s/cron.err'",
 	    getenv("top_builddir"), getenv("NEXUS_TEST_DIR"),
 	    getenv("NEXUS_TEST_DIR")), 1);
-	ck_assert(file_has("cron.err", "cron_secret must be at least 32"));
-	ck_assert(!file_has("cron.err", "short-secret"));
+	ck_assert(test_file_has("cron.err", 0, "cron_secret must be at least 32"));
+	ck_assert(!test_file_has("cron.err", 0, "short-secret"));
 }
 END_TEST
 
@@ -710,17 +642,17 @@ START_TEST(stripe_http_refused)
 	char		*id = pro_user_over("http@robust.test", "cus_http", 5000);
 	long long	 before;
 
-	fake_do("/_control/reset", "{\"all\":true}");
-	before = fake_stat("requests_total");
+	fake_stripe_do("POST", "/_control/reset", "{\"all\":true}");
+	before = fake_stripe_stat("requests_total");
 	setenv("NEXUS_STRIPE_ALLOW_HTTP", "0", 1);
 	ck_assert_int_eq(biller("biller-http.err"), 1);
 	unsetenv("NEXUS_STRIPE_ALLOW_HTTP");
-	ck_assert(file_has("biller-http.err", "stripe_api_base must be an "
-	    "https:// URL"));
-	ck_assert_int_eq(fake_stat("requests_total"), before);
+	ck_assert(test_file_has("biller-http.err", 0, "stripe_api_base must "
+	    "be an https:// URL"));
+	ck_assert_int_eq(fake_stripe_stat("requests_total"), before);
 	/* With the switch (the stack's), the same run bills. */
 	ck_assert_int_eq(biller("biller-http2.err"), 0);
-	ck_assert_int_eq(fake_stat("invoiceitem_posts"), 1);
+	ck_assert_int_eq(fake_stripe_stat("invoiceitem_posts"), 1);
 	test_db_exec("UPDATE eco_users SET plan_id = 'free' WHERE id = ?",
 	    (struct dbp[]){ DBP_S(id) }, 1);
 	free(id);
@@ -738,22 +670,23 @@ START_TEST(stripe_null_id)
 	struct dbp	 p[1] = { DBP_S(id) };
 	long long	 posts;
 
-	fake_do("/_control/reset", "{\"all\":true}");
+	fake_stripe_do("POST", "/_control/reset", "{\"all\":true}");
 	setenv("NEXUS_STRIPE_MAX_RETRIES", "0", 1);
-	fake_do("/_control/fail", "{\"mode\":\"drop_after_store\",\"count\":1,"
-	    "\"customer\":\"cus_null\"}");
+	fake_stripe_do("POST", "/_control/fail", "{\"mode\":"
+	    "\"drop_after_store\",\"count\":1,\"customer\":\"cus_null\"}");
 	ck_assert_int_eq(biller("biller-null1.err"), 1);	/* answer lost */
 	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger "
 	    "WHERE user_id = ? AND state = 'pending'", p, 1), 1);
 	/* A day on, Stripe has forgotten the key: the row is looked for. */
-	fake_do("/_control/expire_idempotency", NULL);
+	fake_stripe_do("POST", "/_control/expire_idempotency", NULL);
 	test_db_exec("UPDATE eco_overage_ledger SET created_at = created_at - "
 	    "INTERVAL 25 HOUR WHERE user_id = ?", p, 1);
-	fake_do("/_control/null_ids", "{\"customer\":\"cus_null\"}");
-	posts = fake_stat("invoiceitem_posts");
+	fake_stripe_do("POST", "/_control/null_ids",
+	    "{\"customer\":\"cus_null\"}");
+	posts = fake_stripe_stat("invoiceitem_posts");
 	ck_assert_int_eq(biller("biller-null2.err"), 1);
 	unsetenv("NEXUS_STRIPE_MAX_RETRIES");
-	ck_assert_int_eq(fake_stat("invoiceitem_posts"), posts);
+	ck_assert_int_eq(fake_stripe_stat("invoiceitem_posts"), posts);
 	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger "
 	    "WHERE user_id = ? AND state = 'pending'", p, 1), 1);
 	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log "

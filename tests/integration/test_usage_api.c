@@ -499,41 +499,6 @@ START_TEST(rolled_up_matches_live)
 }
 END_TEST
 
-/* The size of the workers' log, to read what a request adds to it. */
-static long
-log_mark(void)
-{
-	char	 path[1024];
-	FILE	*f;
-	long	 n;
-
-	snprintf(path, sizeof(path), "%s/logs/workers.log",
-	    getenv("NEXUS_TEST_DIR"));
-	ck_assert((f = fopen(path, "r")) != NULL);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fclose(f);
-	return n;
-}
-
-/* Returns 1 when the workers' log has grown by a line holding what. */
-static int
-log_has(long from, const char *what)
-{
-	char	 path[1024], line[2048];
-	FILE	*f;
-	int	 found = 0;
-
-	snprintf(path, sizeof(path), "%s/logs/workers.log",
-	    getenv("NEXUS_TEST_DIR"));
-	ck_assert((f = fopen(path, "r")) != NULL);
-	fseek(f, from, SEEK_SET);
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = strstr(line, what) != NULL;
-	fclose(f);
-	return found;
-}
-
 /*
  * A 401 for a bad token, with the RFC 6750 challenge, says the same
  * whatever check failed (no help for forgers); the log says which.
@@ -541,7 +506,7 @@ log_has(long from, const char *what)
 static void
 assert_invalid_token(const char *tok, const char *why)
 {
-	long		 mark = log_mark();
+	long		 mark = test_file_size("logs/workers.log");
 	struct http	*r = fx_get("/api/usage/current", tok);
 	char		 h[128], logged[256];
 
@@ -554,8 +519,8 @@ assert_invalid_token(const char *tok, const char *why)
 	if (why != NULL) {
 		snprintf(logged, sizeof(logged), "JWT refused from 127.0.0.1: "
 		    "%s", why);
-		ck_assert_msg(log_has(mark, logged), "not in the log: %s",
-		    logged);
+		ck_assert_msg(test_file_has("logs/workers.log", mark, logged),
+		    "not in the log: %s", logged);
 	}
 	http_free(r);
 }
