@@ -5,10 +5,27 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "web.h"
+
+/*
+ * admin.denied rows: a user refused at the admin routes is written at most
+ * this often (shared buckets of the host), so that a script hammering them
+ * cannot grow the audit log without bound. Each row says how many refusals
+ * its worker left unwritten since its previous one.
+ */
+#define DENIED_USER_RATE	1	/* rows a second, per user */
+#define DENIED_USER_BURST	5
+#define DENIED_HOST_RATE	10	/* rows a second, all users */
+#define DENIED_HOST_BURST	50
+
+static long long	 denied_unwritten;	/* this worker's, since its last row */
+
+/* What every refused JWT is told; the reason goes to the log. */
+#define TOKEN_REFUSED	"the bearer token is not accepted"
 
 /* Answers 401 with the RFC 6750 3 challenge; returns -1. */
 static int
@@ -63,13 +80,22 @@ auth_user(struct request *r)
 		resp_error(r, 500, "internal", "authentication is not configured");
 		return -1;
 	}
-	if (rc != TOKEN_OK)
-		return auth_refuse(r, "invalid_token", token_strerror(rc));
+	/*
+	 * Which check failed is for our log only: telling the caller would
+	 * help someone forging tokens (RFC 8725 3.2, RFC 6750 3.1).
+	 */
+	if (rc != TOKEN_OK) {
+		log_info("JWT refused from %s: %s", r->remote,
+		    token_strerror(rc));
+		return auth_refuse(r, "invalid_token", TOKEN_REFUSED);
+	}
 	switch (user_get(r->srv->db, sub, &u)) {
 	case USER_OK:
 		break;
 	case USER_ERR_NOUSER:
-		return auth_refuse(r, "invalid_token", "token user does not exist");
+		log_info("JWT refused from %s: token user does not exist",
+		    r->remote);
+		return auth_refuse(r, "invalid_token", TOKEN_REFUSED);
 	default:
 		resp_error(r, 503, "unavailable", "database unavailable");
 		return -1;
@@ -84,7 +110,7 @@ auth_user(struct request *r)
  * from where. Returns 0 or -1.
  */
 static int
-auth_audit(struct request *r, const char *action)
+auth_audit(struct request *r, const char *action, long long unwritten)
 {
 	json_object	*d = json_object_new_object();
 	int		 rc;
@@ -92,6 +118,9 @@ auth_audit(struct request *r, const char *action)
 	json_object_object_add(d, "method", json_object_new_string(r->method));
 	json_object_object_add(d, "path", json_object_new_string(r->path));
 	json_object_object_add(d, "query", json_object_new_string(r->query));
+	if (unwritten > 0)
+		json_object_object_add(d, "unwritten_before",
+		    json_object_new_int64(unwritten));
 	rc = audit_log(r->srv->db, r->user_id, action, r->path,
 	    json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE), r->remote);
@@ -99,11 +128,31 @@ auth_audit(struct request *r, const char *action)
 	return rc;
 }
 
+/* Audits a refusal, unless its user's or the host's bucket is empty. */
+static void
+auth_audit_denied(struct request *r)
+{
+	struct shm	*shm = r->srv->shm;
+	char		 name[sizeof("audit.denied.") + USER_ID_MAX];
+	int64_t		 now = mono_ms();
+
+	snprintf(name, sizeof(name), "audit.denied.%s", r->user_id);
+	if (shm != NULL && (!shm_bucket_take(shm, name, DENIED_USER_RATE,
+	    DENIED_USER_BURST, now, NULL) || !shm_bucket_take(shm,
+	    "audit.denied", DENIED_HOST_RATE, DENIED_HOST_BURST, now, NULL))) {
+		denied_unwritten++;
+		return;
+	}
+	if (auth_audit(r, "admin.denied", denied_unwritten) == 0)
+		denied_unwritten = 0;
+}
+
 /*
  * An admin: a user (auth_user) whose id is in admin_ids. Every request
- * that gets this far is audited, refused ones too; an allowed request
- * that cannot be audited is not served. Returns 0, or -1 after answering
- * 401 (as auth_user), 403 (not an admin) or 503 (no audit log).
+ * that gets this far is audited (refused ones at a bounded rate); an
+ * allowed request that cannot be audited is not served. Returns 0, or -1
+ * after answering 401 (as auth_user), 403 (not an admin) or 503 (no
+ * audit log).
  */
 int
 auth_admin(struct request *r)
@@ -111,12 +160,12 @@ auth_admin(struct request *r)
 	if (auth_user(r) == -1)
 		return -1;
 	if (!admins_has(r->srv->admins, r->user_id)) {
-		auth_audit(r, "admin.denied");
+		auth_audit_denied(r);
 		resp_error(r, 403, "forbidden",
 		    "this endpoint is for administrators");
 		return -1;
 	}
-	if (auth_audit(r, "admin.request") == -1) {
+	if (auth_audit(r, "admin.request", 0) == -1) {
 		resp_error(r, 503, "unavailable", "audit log unavailable");
 		return -1;
 	}

@@ -24,6 +24,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <grp.h>
@@ -80,23 +81,34 @@ supervisor_term(int sig)
 			kill(children[i].pid, SIGTERM);
 }
 
-/* The client's address: REMOTE_ADDR, or the proxy's X-Forwarded-For hop. */
+#define XFF_FIELDS_MAX	16	/* X-Forwarded-For fields read, the last ones */
+
+/*
+ * The client's address: REMOTE_ADDR, or behind trusted_proxies the
+ * rightmost X-Forwarded-For address that is not one of them (proxy.c).
+ * Every X-Forwarded-For field counts, in order: a web server may pass a
+ * repeated header as several parameters. The answer lives until the next
+ * request (a worker serves one at a time).
+ */
 static const char *
 remote_addr(const struct request *r)
 {
-	const char	*addr = req_param(r, "REMOTE_ADDR"), *xff, *last;
-	const char	*proxy = r->srv->cfg->trusted_proxy;
+	static char	 client[INET6_ADDRSTRLEN];
+	const char	*addr = req_param(r, "REMOTE_ADDR"), *xff[XFF_FIELDS_MAX];
+	size_t		 n = 0, len = sizeof("HTTP_X_FORWARDED_FOR=") - 1;
+	char		**e;
 
 	if (addr == NULL)
 		return "";
-	if (proxy == NULL || strcmp(addr, proxy) != 0 ||
-	    (xff = req_header(r, "X-Forwarded-For")) == NULL)
-		return addr;
-	last = strrchr(xff, ',');
-	last = last != NULL ? last + 1 : xff;
-	while (*last == ' ')
-		last++;
-	return *last != '\0' ? last : addr;
+	for (e = r->envp; e != NULL && *e != NULL; e++) {
+		if (strncmp(*e, "HTTP_X_FORWARDED_FOR=", len) != 0)
+			continue;
+		if (n == XFF_FIELDS_MAX)
+			memmove(xff, xff + 1, --n * sizeof(*xff));
+		xff[n++] = *e + len;
+	}
+	return proxies_client(r->srv->cfg->proxies, addr, xff, n, client,
+	    sizeof(client));
 }
 
 /*

@@ -64,6 +64,8 @@ int		 stripe_invoice_items_list(struct stripe *, const char *,
 		    char *, size_t);
 const char	*stripe_listed_meta(const struct stripe_listed *,
 		    const char *);
+struct json_object;
+int		 stripe_id_valid(struct json_object *);
 /* stripe.c's engine, which runs stripe_items.c's calls */
 struct stripe_call;
 struct stripe_call *stripe_call_new(struct stripe *, const char *,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "nexus.h"
 
@@ -22,10 +23,11 @@ static const struct confkey {
 	enum ctype	 type;
 	size_t		 off;
 	const char	*def;
-	long long	 min, max;
+	long long	 min, max;	/* C_STR: min is the shortest length */
 	const char	*env;	/* a documented secret's own variable */
 } keys[] = {
 #define S(k, d, e)	{ #k, C_STR, offsetof(struct config, k), d, 0, 0, e }
+#define SECRET(k, n, e)	{ #k, C_STR, offsetof(struct config, k), NULL, n, 0, e }
 #define I(k, d, lo, hi)	{ #k, C_INT, offsetof(struct config, k), #d, lo, hi, NULL }
 	S(db_host, "127.0.0.1", NULL),
 	I(db_port, 3306, 1, 65535),
@@ -34,6 +36,9 @@ static const struct confkey {
 	S(db_password, NULL, NULL),
 	S(db_name, "nexus", NULL),
 	I(db_connect_timeout, 2, 1, 60),
+	I(db_read_timeout, 10, 1, 3600),
+	I(db_write_timeout, 10, 1, 3600),
+	I(db_retry_ms, 1000, 10, 600000),
 	S(migrations_dir, MIGRATIONS_DIR, NULL),
 	S(listen, NULL, NULL),
 	S(socket_group, NULL, NULL),
@@ -45,7 +50,10 @@ static const struct confkey {
 	I(flush_batch, 100, 1, 10000),
 	I(max_body, 65536, 0, 16777216),
 	I(max_headers, 16384, 1024, 1048576),
-	S(trusted_proxy, NULL, NULL),
+	S(trusted_proxies, NULL, NULL),
+	/* trusted_proxy: its old name, one address */
+	{ "trusted_proxy", C_STR, offsetof(struct config, trusted_proxies),
+	    NULL, 0, 0, NULL },
 	I(key_cache_ttl, 30, 0, 3600),
 	I(key_cache_size, 4096, 16, 1048576),
 	I(key_lookup_rate, 200, 1, 1000000),
@@ -59,9 +67,10 @@ static const struct confkey {
 	S(jwt_audience, NULL, NULL),
 	I(jwt_leeway, 30, 0, 600),
 	S(admin_ids, NULL, "ADMIN_ECO_IDS"),
-	S(cron_secret, NULL, "CRON_SECRET"),
+	SECRET(cron_secret, 32, "CRON_SECRET"),	/* guessable if shorter */
 	S(stripe_secret_key, NULL, "STRIPE_SECRET_KEY"),
 	S(stripe_api_base, "https://api.stripe.com", "STRIPE_API_BASE"),
+	I(stripe_allow_http, 0, 0, 1),
 	I(stripe_rate, 25, 1, 1000),
 	I(stripe_timeout_ms, 10000, 100, 120000),
 	I(stripe_max_retries, 5, 0, 20),
@@ -72,6 +81,7 @@ static const struct confkey {
 	S(login_url, NULL, NULL),
 	S(upgrade_url, NULL, NULL),
 #undef S
+#undef SECRET
 #undef I
 };
 
@@ -95,6 +105,11 @@ config_set(struct config *c, const struct confkey *k, const char *v,
 			return -1;
 		}
 		return 0;
+	}
+	if (*v != '\0' && (long long)strlen(v) < k->min) {
+		fprintf(stderr, "%s: %s must be at least %lld bytes\n", where,
+		    k->name, k->min);
+		return -1;
 	}
 	free(*sp);
 	*sp = *v == '\0' ? NULL : xstrdup(v);
@@ -183,7 +198,7 @@ int
 config_load(struct config *c, const char *path)
 {
 	size_t		 i, j;
-	char		 env[128];
+	char		 env[128], err[256];
 	const char	*v;
 	int		 rc = 0, required = 1;
 
@@ -209,6 +224,19 @@ config_load(struct config *c, const char *path)
 		if (v != NULL && config_set(c, &keys[i], v, env) == -1)
 			rc = -1;
 	}
+	/* The secret key goes with every Stripe request: never in clear. */
+	if (rc == 0 && c->stripe_api_base != NULL && !c->stripe_allow_http &&
+	    strncasecmp(c->stripe_api_base, "https://", 8) != 0) {
+		fprintf(stderr, "stripe_api_base must be an https:// URL "
+		    "(stripe_allow_http = 1 lets tests use http://)\n");
+		rc = -1;
+	}
+	if (rc == 0 && c->trusted_proxies != NULL &&
+	    (c->proxies = proxies_parse(c->trusted_proxies, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "trusted_proxies: %s\n", err);
+		rc = -1;
+	}
 	if (rc == -1)
 		config_free(c);
 	return rc;
@@ -219,6 +247,8 @@ config_free(struct config *c)
 {
 	size_t	 i;
 
+	proxies_free(c->proxies);
+	c->proxies = NULL;
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (keys[i].type == C_STR) {
 			char **sp = (char **)((char *)c + keys[i].off);

@@ -85,7 +85,10 @@ struct config {
 	char	*db_user;
 	char	*db_password;
 	char	*db_name;
-	long long db_connect_timeout;
+	long long db_connect_timeout;	/* seconds */
+	long long db_read_timeout;	/* seconds */
+	long long db_write_timeout;	/* seconds */
+	long long db_retry_ms;		/* after a failed connect */
 	char	*migrations_dir;
 
 	char	*listen;		/* unix socket path or host:port */
@@ -98,7 +101,8 @@ struct config {
 	long long flush_batch;
 	long long max_body;
 	long long max_headers;
-	char	*trusted_proxy;
+	char	*trusted_proxies;	/* addresses and CIDRs */
+	struct proxies *proxies;	/* trusted_proxies, parsed */
 
 	long long key_cache_ttl;	/* seconds a key lookup is trusted */
 	long long key_cache_size;
@@ -118,6 +122,7 @@ struct config {
 
 	char	*stripe_secret_key;
 	char	*stripe_api_base;
+	long long stripe_allow_http;	/* tests only: the key in clear */
 	long long stripe_rate;
 	long long stripe_timeout_ms;
 	long long stripe_max_retries;
@@ -133,6 +138,14 @@ struct config {
 int		 config_load(struct config *, const char *);
 void		 config_free(struct config *);
 const char	*config_default_path(void);
+
+/* proxy.c: trusted proxies and the client behind them */
+struct proxies;
+struct proxies	*proxies_parse(const char *, char *, size_t);
+void		 proxies_free(struct proxies *);
+int		 proxies_match(const struct proxies *, const char *);
+const char	*proxies_client(const struct proxies *, const char *,
+		    const char *const *, size_t, char *, size_t);
 
 /* log.c */
 void		 log_init(const char *, const char *);

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,26 @@
 
 #define STRIPE_LIST_PAGE	100		/* Stripe's largest page */
 #define STRIPE_LIST_PAGES	1000		/* 100,000 items at most */
+
+/*
+ * Returns 1 when v is an object id as Stripe gives them: a string of
+ * letters, digits and '_' that fits STRIPE_ID_MAX. A null, a number or
+ * anything else in its place means the answer cannot be trusted.
+ */
+int
+stripe_id_valid(json_object *v)
+{
+	const char	*s;
+	size_t		 i;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return 0;
+	s = json_object_get_string(v);
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+	return i > 0 && i <= STRIPE_ID_MAX;
+}
 
 /* The POST /v1/invoiceitems call that creates it. */
 static struct stripe_call *
@@ -172,9 +193,19 @@ stripe_invoice_items_list(struct stripe *s, const char *customer,
 		for (i = 0; i < n && !stop; i++) {
 			struct stripe_listed it;
 
+			/*
+			 * An item we cannot name could be the one we look
+			 * for: the walk fails rather than miss it (and bill
+			 * it twice).
+			 */
 			v = json_object_array_get_idx(data, i);
-			if (!json_object_object_get_ex(v, "id", &id))
-				continue;
+			if (!json_object_object_get_ex(v, "id", &id) ||
+			    !stripe_id_valid(id)) {
+				snprintf(err, errlen, "a listed item has no "
+				    "valid id");
+				json_object_put(o);
+				goto out;
+			}
 			it.id = json_object_get_string(id);
 			it.amount = json_object_object_get_ex(v, "amount",
 			    &id) ? json_object_get_int64(id) : 0;

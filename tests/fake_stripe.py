@@ -18,6 +18,7 @@ Control API (no auth, JSON in and out):
     POST /_control/fail                {"mode": "429"|"500"|"503"|"timeout"|"drop"|"drop_after_store",
                                         "count": 1, "customer": "cus_..", "retry_after": 1, "should_retry": true}
     POST /_control/missing_customer    {"customer": "cus_..."}
+    POST /_control/null_ids            {"customer": "cus_..."}: its items are listed with "id": null
     POST /_control/expire_idempotency  forget idempotency keys, keep items
 
 Python 3 standard library only.
@@ -220,6 +221,7 @@ class State:
         self.in_flight = set()                 # (api key, Idempotency-Key) being processed right now
         self.rules = []                        # pending failure injections, consumed in order
         self.missing_customers = set()
+        self.null_id_customers = set()         # their items are listed with "id": null
         self.window = collections.deque()      # start times of admitted /v1 requests (rate limiter)
         self.post_window = collections.deque()  # POST /v1/invoiceitems times in the last second
         self.first_post = self.last_post = None
@@ -553,8 +555,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             older = [i for i in picked if pos is None or i < pos][::-1]
             page, has_more = older[:limit], len(older) > limit
-        return 200, to_json({"object": "list", "data": [st.items[i] for i in page],
-                             "has_more": has_more, "url": "/v1/invoiceitems"})
+        data = [dict(st.items[i], id=None) if st.items[i]["customer"] in st.null_id_customers else st.items[i]
+                for i in page]
+        return 200, to_json({"object": "list", "data": data, "has_more": has_more, "url": "/v1/invoiceitems"})
 
     def _retrieve(self, item_id):
         with self.state.lock:
@@ -570,7 +573,7 @@ class Handler(BaseHTTPRequestHandler):
     def _control(self, name, body):
         st = self.state
         routes = {"health": "GET", "items": "GET", "stats": "GET", "fail": ("GET", "POST"), "reset": "POST",
-                  "config": "POST", "missing_customer": "POST", "expire_idempotency": "POST"}
+                  "config": "POST", "missing_customer": "POST", "null_ids": "POST", "expire_idempotency": "POST"}
         if name not in routes:
             return self._send(404, {"error": f"unknown control endpoint /_control/{name[:100]}"})
         if self.command not in routes[name]:
@@ -642,13 +645,21 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             return {"ok": True, "rules": [dict(r) for r in st.rules]}
 
-    def _ctl_missing_customer(self, st, args):
+    @staticmethod
+    def _mark_customer(st, args, marks):
+        """Adds args' customer to the set st.<marks>."""
         customer = args.get("customer")
         if not isinstance(customer, str) or not customer:
             raise ValueError("customer must be a non-empty string")
         with st.lock:
-            st.missing_customers.add(customer)
+            getattr(st, marks).add(customer)
         return {"ok": True}
+
+    def _ctl_missing_customer(self, st, args):
+        return self._mark_customer(st, args, "missing_customers")
+
+    def _ctl_null_ids(self, st, args):
+        return self._mark_customer(st, args, "null_id_customers")
 
     def _ctl_expire_idempotency(self, st, args):
         with st.lock:

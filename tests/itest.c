@@ -215,14 +215,78 @@ stack(const char *cmd)
 	ck_assert_msg(system(line) == 0, "stack.sh %s failed", cmd);
 }
 
-struct db *
-test_db(void)
+/* The stack's config (NEXUS_CONFIG), loaded once. */
+static const struct config *
+test_cfg(void)
 {
 	if (!cfg_loaded) {
 		ck_assert(config_load(&cfg, NULL) == 0);
 		cfg_loaded = 1;
 	}
-	return db_open(&cfg);
+	return &cfg;
+}
+
+struct db *
+test_db(void)
+{
+	return db_open(test_cfg());
+}
+
+/*
+ * Calls the fake Stripe (tests/fake_stripe.py) at the config's
+ * stripe_api_base: its control API (JSON in and out) or /v1 (a form, with
+ * the test key). Returns the answer, which must be JSON.
+ */
+json_object *
+fake_stripe(const char *method, const char *path, const char *body)
+{
+	CURL			*c = curl_easy_init();
+	struct curl_slist	*h = NULL;
+	struct buf		 b;
+	char			 url[1024];
+	json_object		*j;
+	CURLcode		 rc;
+
+	buf_init(&b, 64 * 1024 * 1024);
+	snprintf(url, sizeof(url), "%s%s", test_cfg()->stripe_api_base, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	h = curl_slist_append(h, "Authorization: Bearer sk_test_dev");
+	h = curl_slist_append(h, strncmp(path, "/v1", 3) == 0 ?
+	    "Content-Type: application/x-www-form-urlencoded" :
+	    "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	if (body != NULL)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	rc = curl_easy_perform(c);
+	ck_assert_msg(rc == CURLE_OK, "fake %s %s: %s", method, path,
+	    curl_easy_strerror(rc));
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	j = json_tokener_parse(b.data != NULL ? b.data : "");
+	ck_assert_msg(j != NULL, "fake %s %s: not JSON", method, path);
+	buf_free(&b);
+	return j;
+}
+
+void
+fake_stripe_do(const char *method, const char *path, const char *body)
+{
+	json_object_put(fake_stripe(method, path, body));
+}
+
+/* One of the fake Stripe's counters (GET /_control/stats). */
+long long
+fake_stripe_stat(const char *name)
+{
+	json_object	*j = fake_stripe("GET", "/_control/stats", NULL);
+	long long	 v = json_int(j, name);
+
+	json_object_put(j);
+	return v;
 }
 
 /* Runs a statement; fails the test on error. */
@@ -420,6 +484,41 @@ make_user(const char *email, const char *plan, char **id, char **key)
 	if (key != NULL)
 		ck_assert_int_eq(ctl(key, "key", "create", "--user", *id,
 		    NULL), 0);
+}
+
+/* The size of a file in the test's directory (logs/workers.log), or 0. */
+long
+test_file_size(const char *name)
+{
+	char	 path[1024];
+	FILE	*f;
+	long	 n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", getenv("NEXUS_TEST_DIR"), name);
+	if ((f = fopen(path, "r")) != NULL) {
+		fseek(f, 0, SEEK_END);
+		n = ftell(f);
+		fclose(f);
+	}
+	return n;
+}
+
+/* Returns 1 when the file, from offset from on, has a line holding what. */
+int
+test_file_has(const char *name, long from, const char *what)
+{
+	char	 path[1024], line[4096];
+	FILE	*f;
+	int	 found = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", getenv("NEXUS_TEST_DIR"), name);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	fseek(f, from, SEEK_SET);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
 }
 
 size_t

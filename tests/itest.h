@@ -38,6 +38,10 @@ struct db	*test_db(void);
 long long	 test_db_int(const char *, const struct dbp *, size_t);
 void		 test_db_exec(const char *, const struct dbp *, size_t);
 const char	*test_url(void);
+/* The fake Stripe: its control API, or /v1 with the test key. */
+json_object	*fake_stripe(const char *, const char *, const char *);
+void		 fake_stripe_do(const char *, const char *, const char *);
+long long	 fake_stripe_stat(const char *);
 
 /* Runs a Check suite; returns the process exit status. */
 int		 check_run(Suite *, enum fork_status);
@@ -68,6 +72,9 @@ long long	 wait_db_int(const char *, const struct dbp *, size_t,
 		    long long, int);
 /* Creates a user and a key; id and key are caller-owned strings. */
 void		 make_user(const char *, const char *, char **, char **);
+/* A file in the test's directory: its size; a line holding a string. */
+long		 test_file_size(const char *);
+int		 test_file_has(const char *, long, const char *);
 /* The pids of the running workers (children of the supervisor). */
 size_t		 worker_pids(int *, size_t);
 /* Fails the test unless the workers are still pids[0..n-1]: none died. */

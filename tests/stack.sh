@@ -147,9 +147,10 @@ write_config() {
 		runtime_dir = $DIR/run
 		jwt_secret = dev-jwt-secret-change-me-0123456789abcdef
 		key_secret = dev-key-secret-change-me-0123456789abcdef
-		cron_secret = dev-cron-secret-change-me
+		cron_secret = dev-cron-secret-change-me-0123456789
 		stripe_secret_key = sk_test_dev
 		stripe_api_base = http://127.0.0.1:$STRIPE_PORT
+		stripe_allow_http = 1
 		public_url = http://127.0.0.1:$HTTP_PORT
 	CONF
 }

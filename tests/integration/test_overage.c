@@ -22,7 +22,7 @@
 #include "itest.h"
 
 #define PRO_ALLOWANCE	100000
-#define SECRET		"dev-cron-secret-change-me"
+#define SECRET		"dev-cron-secret-change-me-0123456789"
 
 static struct db	*tdb;
 static struct config	 tcfg;
@@ -40,65 +40,6 @@ db(void)
 	return tdb;
 }
 
-static size_t
-on_data(char *p, size_t sz, size_t n, void *arg)
-{
-	return buf_add(arg, p, sz * n) == -1 ? 0 : sz * n;
-}
-
-/* Calls the fake Stripe (control API or /v1 with a test key). */
-static json_object *
-fake(const char *method, const char *path, const char *body)
-{
-	CURL			*c = curl_easy_init();
-	struct curl_slist	*h = NULL;
-	struct buf		 b;
-	char			 url[1024];
-	json_object		*j;
-	CURLcode		 rc;
-
-	buf_init(&b, 64 * 1024 * 1024);
-	db();	/* loads tcfg */
-	snprintf(url, sizeof(url), "%s%s", tcfg.stripe_api_base, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	h = curl_slist_append(h, "Authorization: Bearer sk_test_dev");
-	h = curl_slist_append(h, strncmp(path, "/v1", 3) == 0 ?
-	    "Content-Type: application/x-www-form-urlencoded" :
-	    "Content-Type: application/json");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	if (body != NULL)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	rc = curl_easy_perform(c);
-	ck_assert_msg(rc == CURLE_OK, "fake %s %s: %s", method, path,
-	    curl_easy_strerror(rc));
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	j = json_tokener_parse(b.data != NULL ? b.data : "");
-	ck_assert_msg(j != NULL, "fake %s %s: not JSON", method, path);
-	buf_free(&b);
-	return j;
-}
-
-static void
-fake_do(const char *method, const char *path, const char *body)
-{
-	json_object_put(fake(method, path, body));
-}
-
-static long long
-fake_stat(const char *name)
-{
-	json_object	*j = fake("GET", "/_control/stats", NULL);
-	long long	 v = json_int(j, name);
-
-	json_object_put(j);
-	return v;
-}
-
 static void
 fake_fail(const char *mode, int count, const char *customer,
     const char *extra)
@@ -109,7 +50,7 @@ fake_fail(const char *mode, int count, const char *customer,
 	    mode, count, customer ? ",\"customer\":\"" : "",
 	    customer ? customer : "", customer ? "\"" : "",
 	    extra ? "," : "", extra ? extra : "");
-	fake_do("POST", "/_control/fail", body);
+	fake_stripe_do("POST", "/_control/fail", body);
 }
 
 /* Items the fake holds (for one customer, or all). */
@@ -121,7 +62,7 @@ fake_items(const char *customer)
 
 	snprintf(path, sizeof(path), "/_control/items%s%s",
 	    customer ? "?customer=" : "", customer ? customer : "");
-	j = fake("GET", path, NULL);
+	j = fake_stripe("GET", path, NULL);
 	ck_assert(json_object_object_get_ex(j, "items", &items));
 	json_object_get(items);
 	json_object_put(j);
@@ -154,7 +95,7 @@ reset_all(void)
 	test_db_exec("DELETE FROM eco_audit_log", NULL, 0);
 	test_db_exec("UPDATE eco_plans SET monthly_calls = 100000 WHERE id = 'pro'",
 	    NULL, 0);
-	fake_do("POST", "/_control/reset", "{\"all\":true}");
+	fake_stripe_do("POST", "/_control/reset", "{\"all\":true}");
 	setenv("NEXUS_STRIPE_RATE", "1000", 1);
 	setenv("NEXUS_STRIPE_TIMEOUT_MS", "2000", 1);
 	setenv("NEXUS_STRIPE_MAX_RETRIES", "3", 1);
@@ -431,14 +372,14 @@ START_TEST(bills_fixture_exactly)
 	    "action = 'overage.run'", NULL, 0), 1);
 
 	/* A second run bills nothing. */
-	posts = fake_stat("invoiceitem_posts");
+	posts = fake_stripe_stat("invoiceitem_posts");
 	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 1);
 	ck_assert_int_eq(json_int(s, "items_sent"), 0);
 	ck_assert_int_eq(json_int(s, "total_cents"), 0);
 	ck_assert_int_eq(json_int(s, "users_billed"), 0);
 	ck_assert_int_eq(json_int(s, "users_skipped"), 2);
 	json_object_put(s);
-	ck_assert_int_eq(fake_stat("invoiceitem_posts"), posts);
+	ck_assert_int_eq(fake_stripe_stat("invoiceitem_posts"), posts);
 	ck_assert_int_eq(fake_cents(NULL, NULL), total);
 }
 END_TEST
@@ -534,7 +475,7 @@ START_TEST(dry_run_touches_nothing)
 	    "eco_usage_records", NULL, 0), 0);
 	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log", NULL,
 	    0), audits);
-	ck_assert_int_eq(fake_stat("requests_total"), 0);
+	ck_assert_int_eq(fake_stripe_stat("requests_total"), 0);
 }
 END_TEST
 
@@ -595,8 +536,8 @@ START_TEST(drop_after_store_then_retry)
 	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 0);
 	ck_assert_int_eq(json_int(s, "items_sent"), 1);
 	json_object_put(s);
-	ck_assert_int_eq(fake_stat("drops"), 1);
-	ck_assert_int_eq(fake_stat("replays"), 1);
+	ck_assert_int_eq(fake_stripe_stat("drops"), 1);
+	ck_assert_int_eq(fake_stripe_stat("replays"), 1);
 	ck_assert_int_eq(fake_cents("cus_drop", &n), 500);
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(test_db_int("SELECT attempts FROM eco_overage_ledger "
@@ -640,14 +581,14 @@ START_TEST(idempotency_expired_reconciles)
 
 	/* 150 newer items push ours off the first page of the list. */
 	for (i = 0; i < 150; i++)
-		fake_do("POST", "/v1/invoiceitems",
+		fake_stripe_do("POST", "/v1/invoiceitems",
 		    "customer=cus_recon&amount=1&currency=usd");
 	ck_assert_int_eq(fake_cents("cus_recon", &n), 850);
-	fake_do("POST", "/_control/expire_idempotency", NULL);
+	fake_stripe_do("POST", "/_control/expire_idempotency", NULL);
 	test_db_exec("UPDATE eco_overage_ledger SET created_at = created_at - "
 	    "INTERVAL 25 HOUR", NULL, 0);
 	setenv("NEXUS_STRIPE_MAX_RETRIES", "3", 1);
-	posts = fake_stat("invoiceitem_posts");
+	posts = fake_stripe_stat("invoiceitem_posts");
 
 	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 0);
 	ck_assert_int_eq(json_int(s, "items_reconciled"), 1);
@@ -655,7 +596,7 @@ START_TEST(idempotency_expired_reconciles)
 	ck_assert_int_eq(json_int(s, "total_cents"), 1000);
 	json_object_put(s);
 	/* Only cus_never's item was posted; cus_recon's was found. */
-	ck_assert_int_eq(fake_stat("invoiceitem_posts"), posts + 1);
+	ck_assert_int_eq(fake_stripe_stat("invoiceitem_posts"), posts + 1);
 	ck_assert_int_eq(fake_cents("cus_recon", &n), 850);
 	ck_assert_int_eq(n, 151);
 	ck_assert_int_eq(fake_cents("cus_never", &n), 300);
@@ -696,7 +637,7 @@ START_TEST(transient_errors_retried)
 	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 0);
 	ck_assert_msg(now_usec() - t0 >= 2000000, "did not wait Retry-After");
 	json_object_put(s);
-	ck_assert_int_eq(fake_stat("sent_429"), 2);
+	ck_assert_int_eq(fake_stripe_stat("sent_429"), 2);
 	ck_assert_int_eq(fake_cents("cus_retry", &n), 100);
 	ck_assert_int_eq(n, 1);
 
@@ -706,7 +647,7 @@ START_TEST(transient_errors_retried)
 	fake_fail("503", 1, NULL, NULL);
 	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 0);
 	json_object_put(s);
-	ck_assert_int_eq(fake_stat("sent_5xx"), 2);
+	ck_assert_int_eq(fake_stripe_stat("sent_5xx"), 2);
 	ck_assert_int_eq(fake_cents("cus_retry", &n), 200);
 	ck_assert_int_eq(n, 2);
 
@@ -718,7 +659,7 @@ START_TEST(transient_errors_retried)
 	ck_assert_int_eq(biller(&s, NULL, NULL, NULL), 0);
 	ck_assert(now_usec() - t0 >= 400000);
 	json_object_put(s);
-	ck_assert_int_eq(fake_stat("timeouts"), 1);
+	ck_assert_int_eq(fake_stripe_stat("timeouts"), 1);
 	ck_assert_int_eq(fake_cents("cus_retry", &n), 300);
 	ck_assert_int_eq(n, 3);
 	ck_assert_int_eq(test_db_int("SELECT MAX(attempts) FROM "
@@ -784,7 +725,7 @@ START_TEST(refusals_contained)
 	p[0] = DBP_S(bad);
 	usage_set(ok, now, PRO_ALLOWANCE + 1000);
 	usage_set(bad, now, PRO_ALLOWANCE + 2000);
-	fake_do("POST", "/_control/missing_customer",
+	fake_stripe_do("POST", "/_control/missing_customer",
 	    "{\"customer\":\"cus_gone\"}");
 	r = db_query(db(), "SELECT idempotency_key FROM eco_overage_ledger "
 	    "WHERE user_id = ?", p, 1);
@@ -858,7 +799,7 @@ START_TEST(concurrent_runs)
 
 	reset_all();
 	this_period(now, sizeof(now));
-	fake_do("POST", "/_control/config", "{\"latency_ms\":40}");
+	fake_stripe_do("POST", "/_control/config", "{\"latency_ms\":40}");
 	for (i = 0; i < 12; i++) {
 		snprintf(cus, sizeof(cus), "cus_conc%02d", i);
 		usage_set(mkuser("pro", cus, ids[i]), now,
@@ -892,7 +833,7 @@ START_TEST(concurrent_runs)
 	/* Whoever lost the race: one more run finishes anything left. */
 	ck_assert_int_eq(biller(NULL, NULL, NULL, NULL), 0);
 	ck_assert_int_eq(check_exactly_once(), total);
-	fake_do("POST", "/_control/config", "{\"latency_ms\":0}");
+	fake_stripe_do("POST", "/_control/config", "{\"latency_ms\":0}");
 }
 END_TEST
 
@@ -912,7 +853,7 @@ START_TEST(killed_runs_bill_exactly_once)
 	this_period(now, sizeof(now));
 	fprintf(stderr, "kill test seed %u\n", seed);
 	srand(seed);
-	fake_do("POST", "/_control/config", "{\"latency_ms\":25}");
+	fake_stripe_do("POST", "/_control/config", "{\"latency_ms\":25}");
 	setenv("NEXUS_STRIPE_RATE", "60", 1);
 	for (i = 0; i < 5; i++) {
 		snprintf(cus, sizeof(cus), "cus_kill%d", i);
@@ -938,7 +879,7 @@ START_TEST(killed_runs_bill_exactly_once)
 		    "WHERE state = 'pending'", NULL, 0);
 		if (pending > 0)
 			midsend++;
-		if (pending > 0 && fake_stat("items_created") > test_db_int(
+		if (pending > 0 && fake_stripe_stat("items_created") > test_db_int(
 		    "SELECT COUNT(*) FROM eco_overage_ledger WHERE "
 		    "state = 'sent'", NULL, 0))
 			window++;
@@ -963,7 +904,7 @@ START_TEST(killed_runs_bill_exactly_once)
 	    midsend, window);
 	ck_assert_msg(window > 0, "no kill landed between Stripe and the "
 	    "ledger; the test proves little");
-	fake_do("POST", "/_control/config", "{\"latency_ms\":0}");
+	fake_stripe_do("POST", "/_control/config", "{\"latency_ms\":0}");
 }
 END_TEST
 
@@ -985,7 +926,7 @@ START_TEST(pacing_respects_rate)
 
 	reset_all();
 	this_period(now, sizeof(now));
-	fake_do("POST", "/_control/config",
+	fake_stripe_do("POST", "/_control/config",
 	    "{\"latency_ms\":30,\"rate_limit\":20}");
 	for (i = 0; i < 50; i++) {
 		snprintf(cus, sizeof(cus), "cus_pace%02d", i);
@@ -998,7 +939,7 @@ START_TEST(pacing_respects_rate)
 	    (now_usec() - t0) / 1e6);
 	ck_assert_int_eq(json_int(s, "items_sent"), 50);
 	json_object_put(s);
-	st = fake("GET", "/_control/stats", NULL);
+	st = fake_stripe("GET", "/_control/stats", NULL);
 	avg = json_object_get_double(json_get(st, "avg_rps_busy"));
 	fprintf(stderr, "pacing at 20/s: avg %.2f/s, max %lld in 1 s, %lld 429s\n",
 	    avg, json_int(st, "max_rps"), json_int(st, "sent_429"));
@@ -1008,7 +949,8 @@ START_TEST(pacing_respects_rate)
 	    json_int(st, "sent_429"));
 	json_object_put(st);
 	check_exactly_once();
-	fake_do("POST", "/_control/config", "{\"latency_ms\":0,\"rate_limit\":0}");
+	fake_stripe_do("POST", "/_control/config",
+	    "{\"latency_ms\":0,\"rate_limit\":0}");
 }
 END_TEST
 
@@ -1030,7 +972,7 @@ START_TEST(http_trigger)
 {
 	static const char *const wrong[][2] = {
 		{ "Authorization: Bearer nope", NULL },
-		{ "Authorization: Bearer dev-cron-secret-change-m", NULL },
+		{ "Authorization: Bearer dev-cron-secret-change-me-012345678", NULL },
 		{ "Authorization: Bearer " SECRET "x", NULL },
 		{ "Authorization: Basic " SECRET, NULL },
 		{ "Authorization: " SECRET, NULL },
@@ -1049,7 +991,7 @@ START_TEST(http_trigger)
 	assert_401(NULL);
 	for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
 		assert_401(wrong[i]);
-	ck_assert_int_eq(fake_stat("requests_total"), 0);
+	ck_assert_int_eq(fake_stripe_stat("requests_total"), 0);
 	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_overage_ledger",
 	    NULL, 0), 0);
 
@@ -1065,14 +1007,14 @@ START_TEST(http_trigger)
 	h = http_req("GET", "/api/cron/process-overage", NULL, auth);
 	ck_assert_int_eq(h->status, 405);
 	http_free(h);
-	ck_assert_int_eq(fake_stat("requests_total"), 0);
+	ck_assert_int_eq(fake_stripe_stat("requests_total"), 0);
 
 	h = http_req("POST", "/api/cron/process-overage?dry_run=1", NULL, auth);
 	ck_assert_int_eq(h->status, 200);
 	ck_assert(json_object_get_boolean(json_get(h->json, "dry_run")));
 	ck_assert_int_eq(json_int(h->json, "total_cents"), 432);
 	http_free(h);
-	ck_assert_int_eq(fake_stat("requests_total"), 0);
+	ck_assert_int_eq(fake_stripe_stat("requests_total"), 0);
 
 	h = http_req("POST", "/api/cron/process-overage", NULL, auth);
 	ck_assert_msg(h->status == 200, "%ld %s", h->status, h->body);

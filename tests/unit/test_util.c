@@ -108,12 +108,12 @@ START_TEST(config_file_and_environment)
 	    "jwt_secret = \"quoted secret\"\n", f);
 	fclose(f);
 	setenv("NEXUS_WORKERS", "5", 1);
-	setenv("CRON_SECRET", "cron-env", 1);
+	setenv("CRON_SECRET", "cron-env-cron-env-cron-env-cron-env", 1);
 	ck_assert_int_eq(config_load(&c, path), 0);
 	ck_assert_str_eq(c.db_name, "fromfile");
 	ck_assert_int_eq(c.workers, 5);
 	ck_assert_str_eq(c.jwt_secret, "quoted secret");
-	ck_assert_str_eq(c.cron_secret, "cron-env");
+	ck_assert_str_eq(c.cron_secret, "cron-env-cron-env-cron-env-cron-env");
 	ck_assert_int_eq(c.flush_batch, 100);
 	config_free(&c);
 
