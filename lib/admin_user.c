@@ -193,15 +193,21 @@ int
 admin_set_plan(struct db *db, const struct admin_actor *a, const char *user,
     const char *plan, char from[PLAN_ID_MAX + 1])
 {
+	struct usage_plan pl[ADMIN_PLANS_MAX];
 	struct user	 u;
 	json_object	*d;
-	int		 rc;
+	int		 rc, n;
 
 	if ((rc = user_get(db, user, &u)) != USER_OK)
 		return rc == USER_ERR_NOUSER ? ADMIN_ERR_NOUSER : ADMIN_ERR_DB;
 	strlcpy_(from, u.plan, PLAN_ID_MAX + 1);
-	if ((rc = plan_exists(db, plan)) != 1)
-		return rc == 0 ? ADMIN_ERR_NOPLAN : ADMIN_ERR_DB;
+	/* Exactly a plan's id: the column compares case-insensitively. */
+	if ((n = admin_plans(db, pl, ADMIN_PLANS_MAX)) == -1)
+		return ADMIN_ERR_DB;
+	while (--n >= 0 && strcmp(pl[n].id, plan) != 0)
+		;
+	if (n < 0)
+		return ADMIN_ERR_NOPLAN;
 	if (strcmp(u.plan, plan) == 0)
 		return ADMIN_ERR_SAME;
 	d = json_object_new_object();
