@@ -398,9 +398,8 @@ day_json(const struct admin_daily *d, const struct admin_day *day)
 
 /*
  * GET /api/admin/analytics/daily?days=30 (1..365): calls and errors per
- * UTC day, oldest first, today last, in total and by plan. A day counts
- * under the plan that the user's billing period holding it carries: the
- * plan the month ended on, and for this month the plan now.
+ * UTC day, oldest first, today last, in total and by the users' plans
+ * now (a plan change moves the user's past days with it).
  */
 void
 api_admin_daily(struct request *r)

@@ -111,12 +111,12 @@ body_object(struct request *r, const char *const *allowed)
 			;
 		if (*a != NULL)
 			continue;
-		for (i = 0; k[i] != '\0' && i < 40 && isgraph((unsigned char)k[i]);
-		    i++)
+		for (i = 0; k[i] != '\0' && i < 40 &&
+		    isgraph((unsigned char)k[i]); i++)
 			;
 		if (k[i] == '\0')
-			resp_error(r, 400, "invalid_body", "unknown field \"%s\"",
-			    k);
+			resp_error(r, 400, "invalid_body",
+			    "unknown field \"%s\"", k);
 		else
 			resp_error(r, 400, "invalid_body", "unknown field");
 		json_object_put(o);
@@ -197,7 +197,8 @@ audit_add(void *arg, const struct audit_entry *e)
 	add_str(o, "target", e->target);
 	if (e->detail[0] != '\0') {
 		tok = json_tokener_new_ex(8);
-		d = json_tokener_parse_ex(tok, e->detail, (int)strlen(e->detail));
+		d = json_tokener_parse_ex(tok, e->detail,
+		    (int)strlen(e->detail));
 		json_tokener_free(tok);
 		if (d == NULL)
 			d = json_object_new_string(e->detail);

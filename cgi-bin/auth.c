@@ -122,7 +122,8 @@ auth_admin_rate(struct request *r)
 	snprintf(name, sizeof(name), "admin-429:%s", r->user_id);
 	if (shm_bucket_take(r->srv->shm, name, 1, 1, now, NULL))
 		auth_audit(r, "admin.rate_limited");
-	resp_header(r, "Retry-After", "%lld", (long long)(wait_ms + 999) / 1000);
+	resp_header(r, "Retry-After", "%lld",
+	    (long long)(wait_ms + 999) / 1000);
 	resp_error(r, 429, "rate_limited", "too many admin requests: "
 	    "%lld a second are allowed, in bursts of %lld", cfg->admin_rate,
 	    cfg->admin_burst);

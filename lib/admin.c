@@ -226,31 +226,25 @@ static const struct stmt stmts[ST_MAX] = {
     "WHERE day >= DATE(FROM_UNIXTIME(?)) AND day < DATE(FROM_UNIXTIME(?))",
     { P_FROM, P_TO } },
 /*
- * Calls and errors by day and plan from the roll-up. A day counts under
- * the plan on the user's row of its period (the plan the month ended on;
- * this month's is the plan now), or the plan now if there is no row.
+ * Calls and errors by day and by the users' plans now, from the roll-up:
+ * an index holds (day, calls, errors, user). A user gone counts under no
+ * plan.
  */
-[ST_DAILY] = { "SELECT UNIX_TIMESTAMP(d.day), COALESCE(r.plan_id, "
-    "(SELECT u.plan_id FROM eco_users u WHERE u.id = d.user_id)), "
-    "SUM(d.calls), SUM(d.errors) "
-    "FROM eco_usage_daily d FORCE INDEX (eco_usage_daily_day) "
-    "LEFT JOIN eco_usage_records r ON r.user_id = d.user_id "
-    "AND r.period = d.day - INTERVAL (DAYOFMONTH(d.day) - 1) DAY "
+[ST_DAILY] = { "SELECT UNIX_TIMESTAMP(d.day), u.plan_id, SUM(d.calls), "
+    "SUM(d.errors) FROM eco_usage_daily d "
+    "FORCE INDEX (eco_usage_daily_day_calls) "
+    "LEFT JOIN eco_users u ON u.id = d.user_id "
     "WHERE d.day >= DATE(FROM_UNIXTIME(?)) AND d.day < DATE(FROM_UNIXTIME(?)) "
-    "GROUP BY d.day, 2",
+    "GROUP BY d.day, u.plan_id",
     { P_FROM, P_TO } },
-/* The same from the raw rows, each user's day added up first. */
-[ST_DAILY_RAW] = { "SELECT UNIX_TIMESTAMP(x.day), COALESCE(r.plan_id, "
-    "(SELECT u.plan_id FROM eco_users u WHERE u.id = x.user_id)), "
-    "SUM(x.calls), SUM(x.errors) "
-    "FROM (SELECT a.user_id, DATE(a.ts) AS day, COUNT(*) AS calls, "
-    "SUM(a.status >= 400) AS errors "
+/* The same from the raw rows: their ts index holds (ts, status, user). */
+[ST_DAILY_RAW] = { "SELECT UNIX_TIMESTAMP(x.day), u.plan_id, SUM(x.calls), "
+    "SUM(x.errors) FROM (SELECT a.user_id, DATE(a.ts) AS day, "
+    "COUNT(*) AS calls, SUM(a.status >= 400) AS errors "
     "FROM eco_api_usage a FORCE INDEX (eco_api_usage_ts) "
     "WHERE a.ts >= FROM_UNIXTIME(?) AND a.ts < FROM_UNIXTIME(?) "
     "GROUP BY a.user_id, DATE(a.ts)) x "
-    "LEFT JOIN eco_usage_records r ON r.user_id = x.user_id "
-    "AND r.period = x.day - INTERVAL (DAYOFMONTH(x.day) - 1) DAY "
-    "GROUP BY x.day, 2",
+    "LEFT JOIN eco_users u ON u.id = x.user_id GROUP BY x.day, u.plan_id",
     { P_FROM, P_TO } },
 [ST_PAGE(SORT_CALLS, ASC, WAY_INDEX)] = CALLS_INDEX("ASC"),
 [ST_PAGE(SORT_CALLS, DESC, WAY_INDEX)] = CALLS_INDEX("DESC"),

@@ -313,7 +313,7 @@ admin_ledger_retry(struct db *db, const struct admin_actor *a, long long id,
 	if ((rc = ledger_retry(db, id, u.customer)) != 1) {
 		db_rollback(db);
 		if (rc == 0 && ledger_get(db, id, e) == 1)
-			return ADMIN_ERR_STATE;	/* another run moved it */
+			return ADMIN_ERR_STATE;	/* a run moved it */
 		return ADMIN_ERR_DB;
 	}
 	d = json_object_new_object();

@@ -71,9 +71,10 @@ static const char *const sql_period_states = "SELECT state, COUNT(*), "
     "FORCE INDEX (eco_overage_ledger_period_state) "
     "WHERE period = FROM_UNIXTIME(?) GROUP BY state";
 /* The admin pages: one row, a user's newest rows. */
-#define ENTRY_COLUMNS "SELECT id, user_id, DATE_FORMAT(period, '%Y-%m-%d'), " \
-    "calls_from, calls_to, amount_cents, state, COALESCE(stripe_item_id, ''), " \
-    "attempts, COALESCE(last_error, ''), COALESCE(stripe_customer_id, ''), " \
+#define ENTRY_COLUMNS "SELECT id, user_id, " \
+    "DATE_FORMAT(period, '%Y-%m-%d'), calls_from, calls_to, amount_cents, " \
+    "state, COALESCE(stripe_item_id, ''), attempts, " \
+    "COALESCE(last_error, ''), COALESCE(stripe_customer_id, ''), " \
     "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(sent_at) " \
     "FROM eco_overage_ledger "
 static const char *const sql_entry = ENTRY_COLUMNS "WHERE id = ?";

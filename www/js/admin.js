@@ -101,7 +101,7 @@ function drawDaily(box, d) {
 		summary += ` Busiest day: ${busiest.date}, ${fmt.calls(busiest.calls)}.`;
 	box.append(el('p', { testid: 'admin-daily-summary' }, summary));
 	box.append(el('p', { class: 'muted small' },
-	    'A day counts under the plan its user had that month (this month: the plan now).'));
+	    'Calls are split by each user’s plan now: a plan change moves the user’s earlier days too.'));
 	box.append(el('details', {}, [
 		el('summary', {}, 'The figures, day by day'),
 		table(`Calls per day by plan, ${d.from} to ${d.to}`,
