@@ -29,6 +29,7 @@ let form = null;
 let results = null;
 let heading = null;
 let seq = 0;
+let listening = false;	/* to the back and forward buttons */
 
 /* The state in the address bar, with the defaults filled in. */
 function state() {
@@ -214,6 +215,8 @@ admin.adminStart('admin-users.html', (main) => {
 	results = el('div', { class: 'results' });
 	list.append(form, results);
 	main.append(el('h1', {}, 'Admin: users'), list);
-	window.addEventListener('popstate', () => show(false));
+	if (!listening)
+		window.addEventListener('popstate', () => show(false));
+	listening = true;
 	show(false);
 });
