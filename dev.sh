@@ -4,7 +4,9 @@
 #   ./dev.sh up      install what is missing, build, start MariaDB, the
 #                    workers and nginx under .dev/ (PORT, default 8080),
 #                    migrate, create demo users and keys, print curl
-#                    examples and portal sign-in links
+#                    examples and portal sign-in links; CLUSTER=3 ./dev.sh
+#                    up: on a 3-node Galera cluster with two worker pools
+#                    (two "hosts") behind nginx
 #   ./dev.sh down    stop what up started
 #   ./dev.sh test    install, build and run every test (make check)
 #   ./dev.sh ctl ... run nexusctl against the dev stack
@@ -21,7 +23,8 @@ PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libmariadb-dev libjson-c-dev libjwt-dev
 	libcurl4-openssl-dev libssl-dev check
 	mariadb-server mariadb-client nginx-light python3 curl wrk
-	libjs-chart.js chromium-headless-shell python3-websocket)
+	libjs-chart.js chromium-headless-shell python3-websocket
+	galera-4 rsync iproute2)	# the cluster: rsync state transfer uses ss
 
 deps() {
 	local missing=() p
@@ -126,6 +129,23 @@ up() {
 		  admin       ${link[ADMIN]}
 
 		Stop it with ./dev.sh down; run nexusctl with ./dev.sh ctl ...
+	EOT
+	[ "${CLUSTER:-0}" -gt 1 ] && cluster_help
+	return 0
+}
+
+cluster_help() {
+	cat <<-EOT
+
+		On a Galera cluster of $CLUSTER nodes, one pool of workers per "host":
+		$(tests/stack.sh status "$dev" | sed 's/^/  /')
+
+		  tests/stack.sh status .dev                     nodes and pools
+		  tests/stack.sh node-stop .dev 2 | node-kill .dev 2 | node-start .dev 2
+		  tests/stack.sh pool-kill .dev 1 | pool-start .dev 1
+		  curl -si -H 'X-API-Key: $FREE_KEY' $NEXUS_URL_2/api/secure/ping   (host 2 only)
+		  NEXUS_CONFIG=.dev/node2.conf src/nexus-overage --json   (a run on node 2)
+		  NEXUS_CONFIG=.dev/node3.conf src/nexusctl user list    (nexusctl on node 3)
 	EOT
 }
 

@@ -28,18 +28,6 @@ json_money(long long cents)
 	return o;
 }
 
-/* An RFC 3339 time, or null for 0 (never). */
-json_object *
-json_time(time_t t)
-{
-	char	 s[32];
-
-	if (t == 0)
-		return NULL;
-	time_format(t, s, sizeof(s));
-	return json_object_new_string(s);
-}
-
 static json_object *
 period(time_t now)
 {

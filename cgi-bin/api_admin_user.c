@@ -16,8 +16,12 @@
 #include "web.h"
 
 #define PAGE_DAYS	30	/* the user page's chart and endpoints */
-#define BODY_MAX	1024	/* an action's JSON body */
-#define BODY_DEPTH	2	/* an object of plain values */
+#define PAGE_KEYS	1000	/* newest first */
+
+static const struct body_field plan_fields[] = {
+	{ "plan",	BODY_STR,	0, 0 },
+};
+#define NPLAN		(sizeof(plan_fields) / sizeof(plan_fields[0]))
 
 static void
 add_int(json_object *o, const char *k, long long v)
@@ -69,80 +73,20 @@ path_id(struct request *r, const char *name, const char *what,
 	return 0;
 }
 
-/*
- * The request body as one JSON object of at most BODY_MAX bytes and
- * BODY_DEPTH levels whose members are all named in allowed (a NULL-ended
- * list); an empty body is {}. Returns the object (to put), or NULL after
- * answering 400. It stands in for a shared JSON-body helper.
- */
-static json_object *
-body_object(struct request *r, const char *const *allowed)
-{
-	json_tokener		*tok;
-	json_object		*o;
-	const char *const	*a;
-	size_t			 end, i;
-
-	if (r->bodylen == 0)
-		return json_object_new_object();
-	if (r->bodylen > BODY_MAX) {
-		resp_error(r, 400, "invalid_body", "the body may be at most %d "
-		    "bytes of JSON", BODY_MAX);
-		return NULL;
-	}
-	tok = json_tokener_new_ex(BODY_DEPTH);
-	o = json_tokener_parse_ex(tok, r->body, (int)r->bodylen);
-	end = o != NULL ? json_tokener_get_parse_end(tok) : 0;
-	json_tokener_free(tok);
-	for (i = end; o != NULL && i < r->bodylen; i++)
-		if (!isspace((unsigned char)r->body[i])) {
-			json_object_put(o);
-			o = NULL;
-		}
-	if (o == NULL || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		resp_error(r, 400, "invalid_json", "the body must be one JSON "
-		    "object");
-		return NULL;
-	}
-	json_object_object_foreach(o, k, v) {
-		(void)v;
-		for (a = allowed; *a != NULL && strcmp(*a, k) != 0; a++)
-			;
-		if (*a != NULL)
-			continue;
-		for (i = 0; k[i] != '\0' && i < 40 &&
-		    isgraph((unsigned char)k[i]); i++)
-			;
-		if (k[i] == '\0')
-			resp_error(r, 400, "invalid_body",
-			    "unknown field \"%s\"", k);
-		else
-			resp_error(r, 400, "invalid_body", "unknown field");
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
-}
-
 /* A key as an operator sees it: never the key itself. */
 static json_object *
 key_json(const struct keyinfo *k, time_t now)
 {
 	json_object	*o = json_object_new_object();
-	const char	*state = "active";
 
-	if (k->revoked != 0)
-		state = "revoked";
-	else if (k->expires != 0 && k->expires <= now)
-		state = "expired";
 	add_int(o, "id", (long long)k->id);
 	add_str(o, "prefix", k->prefix);
 	add_str(o, "name", k->name);
-	add_str(o, "state", state);
+	add_str(o, "state", key_state(k, now));
 	json_object_object_add(o, "created_at", json_time(k->created));
 	json_object_object_add(o, "last_used_at", json_time(k->last_used));
 	json_object_object_add(o, "expires_at", json_time(k->expires));
+	json_object_object_add(o, "rotated_at", json_time(k->rotated));
 	json_object_object_add(o, "revoked_at", json_time(k->revoked));
 	return o;
 }
@@ -349,7 +293,7 @@ api_admin_user(struct request *r)
 	if (usage_current(db, u.id, now, &c) != REPORT_OK ||
 	    usage_history(db, u.id, now, PAGE_DAYS, days) == -1 ||
 	    usage_routes(db, u.id, now, PAGE_DAYS, &a) == -1 ||
-	    key_list(db, u.id, key_add, keys) == -1 ||
+	    key_list(db, u.id, PAGE_KEYS, key_add, keys) == -1 ||
 	    ledger_user_rows(db, u.id, ledger_add, ledger) == -1 ||
 	    admin_audit_about(db, u.id, audit_add, audit) == -1 ||
 	    (npl = admin_plans(db, pl, ADMIN_PLANS_MAX)) == -1) {
@@ -378,14 +322,28 @@ api_admin_user(struct request *r)
 	resp_json(r, 200, o);
 }
 
-/* Every worker of the host drops its cached keys and refusal marks. */
+static int
+key_forget(void *arg, const struct keyinfo *k)
+{
+	if (k->revoked == 0)
+		shm_keys_changed(arg, k->hash);
+	return 0;
+}
+
+/*
+ * Every worker of the host looks user's keys up again at their next use
+ * (all keys, if they cannot be listed), and forgets the user's refusal
+ * mark: the plan, its limit with it, changed.
+ */
 static void
-hot_path_forget(struct request *r, const char *user)
+plan_changed(struct request *r, const char *user)
 {
 	if (r->srv->shm == NULL)
 		return;
 	shm_mark_clear(r->srv->shm, user);
-	shm_keys_bump(r->srv->shm);
+	if (key_list(r->srv->db, user, PAGE_KEYS, key_forget,
+	    r->srv->shm) == -1)
+		shm_keys_bump(r->srv->shm);
 }
 
 /*
@@ -396,28 +354,22 @@ hot_path_forget(struct request *r, const char *user)
 void
 api_admin_user_plan(struct request *r)
 {
-	static const char *const allowed[] = { "plan", NULL };
 	struct admin_actor	 a = { r->user_id, r->remote };
-	const char		*id = req_path_param(r, "id"), *plan = NULL;
+	const char		*id = req_path_param(r, "id"), *plan;
 	char			 from[PLAN_ID_MAX + 1] = "";
-	json_object		*b, *v, *o;
-	size_t			 i, len = 0;
+	struct body_value	 v[NPLAN];
+	json_object		*o;
+	size_t			 i;
 
-	if ((b = body_object(r, allowed)) == NULL)
+	if (req_body(r, plan_fields, NPLAN, v) == -1)
 		return;
-	if (json_object_object_get_ex(b, "plan", &v) &&
-	    json_object_is_type(v, json_type_string)) {
-		plan = json_object_get_string(v);
-		len = (size_t)json_object_get_string_len(v);
-	}
-	for (i = 0; plan != NULL && i < len; i++)
-		if (!isgraph((unsigned char)plan[i]))
-			break;
-	if (plan == NULL || len == 0 || len > PLAN_ID_MAX || i < len) {
-		json_object_put(b);
+	plan = v[0].set ? v[0].s : "";
+	for (i = 0; plan[i] != '\0' && isgraph((unsigned char)plan[i]); i++)
+		;
+	if (i == 0 || i > PLAN_ID_MAX || plan[i] != '\0') {
 		resp_error(r, 400, "invalid_body", "the body must be "
 		    "{\"plan\": \"<plan id>\"}");
-		return;
+		goto out;
 	}
 	switch (admin_set_plan(r->srv->db, &a, id, plan, from)) {
 	case ADMIN_OK:
@@ -436,7 +388,7 @@ api_admin_user_plan(struct request *r)
 		unavailable(r, "plan change");
 		goto out;
 	}
-	hot_path_forget(r, id);
+	plan_changed(r, id);
 	o = json_object_new_object();
 	add_str(o, "user_id", id);
 	add_str(o, "plan", plan);
@@ -444,7 +396,7 @@ api_admin_user_plan(struct request *r)
 	add_int(o, "key_cache_ttl", r->srv->cfg->key_cache_ttl);
 	resp_json(r, 200, o);
 out:
-	json_object_put(b);
+	body_free(v, NPLAN);
 }
 
 /*
@@ -479,7 +431,8 @@ api_admin_user_key_revoke(struct request *r)
 		unavailable(r, "key revoke");
 		return;
 	}
-	hot_path_forget(r, req_path_param(r, "id"));
+	if (r->srv->shm != NULL)
+		shm_keys_changed(r->srv->shm, k.hash);
 	o = json_object_new_object();
 	json_object_object_add(o, "key", key_json(&k, time(NULL)));
 	add_int(o, "key_cache_ttl", r->srv->cfg->key_cache_ttl);
@@ -494,16 +447,16 @@ api_admin_user_key_revoke(struct request *r)
 void
 api_admin_ledger_retry(struct request *r)
 {
-	static const char *const allowed[] = { NULL };
+	static const struct body_field none[1];
 	struct admin_actor	 a = { r->user_id, r->remote };
 	struct ledger_entry	 e;
-	json_object		*b, *o;
+	struct body_value	 v[1];
+	json_object		*o;
 	long long		 id;
 
 	if (path_id(r, "id", "ledger row", &id) == -1 ||
-	    (b = body_object(r, allowed)) == NULL)
+	    req_body(r, none, 0, v) == -1)	/* none, or {} */
 		return;
-	json_object_put(b);
 	switch (admin_ledger_retry(r->srv->db, &a, id, &e)) {
 	case ADMIN_OK:
 		break;

@@ -5,11 +5,11 @@
  * row sent again), each with an audit row that names the operator
  * (actor), the user (target) and what changed.
  *
- * A key revoke and a ledger retry commit their audit row in the same
- * transaction as the change. A plan change is users.c's own transaction
- * (the user and the period's terms), so its row is written first: a
- * change is never unaudited, and a change that then fails leaves a row
- * that the user's plan does not bear out.
+ * A key revoke (keys.c's) and a ledger retry commit their audit row in
+ * the same transaction as the change. A plan change is users.c's own
+ * transaction (the user and the period's terms), so its row is written
+ * first: a change is never unaudited, and a change that then fails leaves
+ * a row that the user's plan does not bear out.
  */
 #include "config.h"
 
@@ -227,26 +227,9 @@ admin_set_plan(struct db *db, const struct admin_actor *a, const char *user,
 	}
 }
 
-struct key_find {
-	unsigned long long	 id;
-	struct keyinfo		*k;
-	int			 found;
-};
-
-static int
-key_find(void *arg, const struct keyinfo *k)
-{
-	struct key_find	*f = arg;
-
-	if (k->id != f->id)
-		return 0;
-	*f->k = *k;
-	f->found = 1;
-	return 1;
-}
-
 /*
- * Revokes user's key id; *k gets the key as it now is. Returns ADMIN_OK,
+ * Revokes user's key id (keys.c writes its audit row, with the operator
+ * as actor); *k gets the key as it now is. Returns ADMIN_OK,
  * ADMIN_ERR_NOUSER, ADMIN_ERR_NOKEY (none of user's), ADMIN_ERR_REVOKED
  * or ADMIN_ERR_DB.
  */
@@ -254,35 +237,26 @@ int
 admin_key_revoke(struct db *db, const struct admin_actor *a,
     const char *user, unsigned long long id, struct keyinfo *k)
 {
-	struct key_find	 f = { id, k, 0 };
+	struct key_op	 op;
 	struct user	 u;
-	json_object	*d;
 	int		 rc;
 
 	if ((rc = user_get(db, user, &u)) != USER_OK)
 		return rc == USER_ERR_NOUSER ? ADMIN_ERR_NOUSER : ADMIN_ERR_DB;
-	if (key_list(db, user, key_find, &f) == -1)
-		return ADMIN_ERR_DB;
-	if (!f.found)
+	memset(&op, 0, sizeof(op));
+	op.actor = a->id;
+	op.owner = u.id;
+	op.remote = a->remote;
+	switch (key_revoke(db, &op, id, k)) {
+	case 0:
+		return ADMIN_OK;
+	case KEY_ERR_NOKEY:
 		return ADMIN_ERR_NOKEY;
-	if (k->revoked != 0)
+	case KEY_ERR_REVOKED:
 		return ADMIN_ERR_REVOKED;
-	if (db_begin(db) == -1)
-		return ADMIN_ERR_DB;
-	if ((rc = key_revoke(db, id)) != 0) {
-		db_rollback(db);
-		return rc == KEY_ERR_NOKEY ? ADMIN_ERR_REVOKED : ADMIN_ERR_DB;
-	}
-	d = json_object_new_object();
-	json_object_object_add(d, "key_id", json_object_new_int64((int64_t)id));
-	json_object_object_add(d, "prefix", json_object_new_string(k->prefix));
-	if (admin_audit(db, a, "admin.key.revoke", user, d) == -1 ||
-	    db_commit(db) == -1) {
-		db_rollback(db);
+	default:
 		return ADMIN_ERR_DB;
 	}
-	k->revoked = time(NULL);
-	return ADMIN_OK;
 }
 
 /*

@@ -304,7 +304,7 @@ def test_key_revoke_seen_by_hot_path(c):
     no_dialogs(b)
     eventually(lambda: ping(gone) == 401, "the revoked key to be refused", timeout=KEY_TTL + 10)
     check(ping(keep) == 200, "the other key stopped working")
-    audit = [a for a in api("/api/admin/users/" + u)[1]["audit"] if a["action"] == "admin.key.revoke"]
+    audit = [a for a in api("/api/admin/users/" + u)[1]["audit"] if a["action"] == "key.revoke"]
     check(len(audit) == 1 and audit[0]["actor"] == ADMIN and audit[0]["target"] == u, "audit: %r" % audit)
     c.shot("revoked")
 

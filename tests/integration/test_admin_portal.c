@@ -493,7 +493,7 @@ START_TEST(plan_change_by_admin)
 	    "u.plan_id = ? AND r.plan_id = ? AND r.price_cents = ? AND "
 	    "r.revenue_cents = ?";
 	struct http	*r;
-	char		 path[256], big[2048];
+	char		 path[256], big[9000];
 	size_t		 i;
 	long long	 changes = audit_count("admin.user.plan");
 
@@ -510,8 +510,8 @@ START_TEST(plan_change_by_admin)
 		r = admin_req("PUT", path, bad[i]);
 		ck_assert_msg(r->status == 400, "%s: %ld %s", bad[i], r->status,
 		    r->body);
-		ck_assert_msg(strncmp(json_str(r->json, "error.code"),
-		    "invalid_", 8) == 0, "%s: %s", bad[i], r->body);
+		ck_assert_str_eq(json_str(r->json, "error.code"),
+		    "invalid_body");
 		http_free(r);
 	}
 	memset(big, ' ', sizeof(big) - 1);
@@ -519,7 +519,7 @@ START_TEST(plan_change_by_admin)
 	memcpy(big, "{\"plan\":\"pro\"", 13);
 	big[sizeof(big) - 2] = '}';
 	r = admin_req("PUT", path, big);
-	assert_error(r, 400, "invalid_body");
+	assert_error(r, 413, "body_too_large");
 	http_free(r);
 	/* Nothing changed: the plan, its period's terms, the audit log. */
 	{
@@ -581,7 +581,7 @@ START_TEST(key_revoke_by_admin)
 	char		*key2, path[256];
 	long long	 id2, free_kid;
 	size_t		 i;
-	long long	 revokes = audit_count("admin.key.revoke");
+	long long	 revokes = audit_count("key.revoke");
 
 	ck_assert_int_eq(ctl(&key2, "key", "create", "--user", pro_id,
 	    "--name", "second", NULL), 0);
@@ -613,7 +613,7 @@ START_TEST(key_revoke_by_admin)
 	http_free(r);
 	ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_api_keys "
 	    "WHERE revoked_at IS NOT NULL", NULL, 0), 0);
-	ck_assert_int_eq(audit_count("admin.key.revoke"), revokes);
+	ck_assert_int_eq(audit_count("key.revoke"), revokes);
 	ck_assert_int_eq(ping(free_key), 200);
 
 	snprintf(path, sizeof(path), USER "%s/keys/%lld", pro_id, id2);
@@ -627,7 +627,7 @@ START_TEST(key_revoke_by_admin)
 	{
 		struct dbp p[3] = { DBP_S(admin_id), DBP_S(pro_id), DBP_I(id2) };
 		ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log "
-		    "WHERE action = 'admin.key.revoke' AND actor = ? AND "
+		    "WHERE action = 'key.revoke' AND actor = ? AND "
 		    "target = ? AND JSON_VALUE(detail, '$.key_id') = ?", p, 3),
 		    1);
 	}
@@ -636,7 +636,7 @@ START_TEST(key_revoke_by_admin)
 	r = admin_req("DELETE", path, NULL);
 	assert_error(r, 409, "conflict");
 	http_free(r);
-	ck_assert_int_eq(audit_count("admin.key.revoke"), revokes + 1);
+	ck_assert_int_eq(audit_count("key.revoke"), revokes + 1);
 	free(key2);
 }
 END_TEST
@@ -669,7 +669,7 @@ START_TEST(ledger_row_retried)
 	assert_error(r, 400, "invalid_body");
 	http_free(r);
 	r = admin_req("POST", path, "[");
-	assert_error(r, 400, "invalid_json");
+	assert_error(r, 400, "invalid_body");
 	http_free(r);
 	snprintf(path, sizeof(path), LEDGER "%lld/retry", sent);
 	r = admin_req("POST", path, NULL);
