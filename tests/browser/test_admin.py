@@ -296,13 +296,17 @@ def test_key_revoke_seen_by_hot_path(c):
     check(ping(keep) == 200 and ping(gone) == 200, "ping refused")
     open_as(b, "admin-user.html?id=" + u)
     b.wait_for("admin-key-row")
-    b.click("%s:nth-of-type(2) %s" % (testid("admin-key-row"), testid("admin-key-revoke")))
+    kid = b.evaluate("[...document.querySelectorAll('%s')].find(r => r.querySelector('%s').textContent"
+                     " === 'revoke me').dataset.keyId" % (testid("admin-key-row"), testid("admin-key-name")))
+    row = '%s[data-key-id="%s"]' % (testid("admin-key-row"), kid)
+    b.click("%s %s" % (row, testid("admin-key-revoke")))
     b.wait_for("confirm")
     check("revoke me" in b.text(".confirm"), "the question names another key: %r" % b.text(".confirm"))
     b.click(testid("confirm"))
     b.wait_for("admin-notice")
-    b.wait_until("[...document.querySelectorAll('%s')].map(r => r.dataset.state).join() === 'active,revoked'"
-                 % testid("admin-key-row"), "the row to say revoked")
+    b.wait_until("document.querySelector('%s')?.dataset.state === 'revoked' && [...document.querySelectorAll("
+                 "'%s')].filter(r => r.dataset.state === 'active').length === 1" % (row, testid("admin-key-row")),
+                 "the row to say revoked")
     no_dialogs(b)
     eventually(lambda: ping(gone) == 401, "the revoked key to be refused", timeout=SEEN)
     check(ping(keep) == 200, "the other key stopped working")
