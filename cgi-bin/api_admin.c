@@ -1,21 +1,23 @@
 /*
- * The admin analytics API (AUTH_ADMIN): the business at a glance and the
- * users page. Money is integer cents with its formatted string beside it;
- * times are RFC 3339 UTC.
+ * The admin analytics API (AUTH_ADMIN): the business at a glance, calls
+ * per day by plan, and the users page. Money is integer cents with its
+ * formatted string beside it; times are RFC 3339 UTC, days YYYY-MM-DD.
  */
 #include "config.h"
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "web.h"
 
 #define USERS_PATH	"/api/admin/analytics/users"
+#define DAILY_DAYS_DEF	30
 
 /* {"cents": 470500, "formatted": "$4,705.00"} */
-static json_object *
-money(long long cents)
+json_object *
+json_money(long long cents)
 {
 	json_object	*o = json_object_new_object();
 	char		 s[64];
@@ -47,7 +49,7 @@ user_json(const struct admin_user *u)
 	json_object_object_add(o, "calls", json_object_new_int64(u->calls));
 	json_object_object_add(o, "overage_calls",
 	    json_object_new_int64(u->overage_calls));
-	json_object_object_add(o, "revenue", money(u->revenue_cents));
+	json_object_object_add(o, "revenue", json_money(u->revenue_cents));
 	json_object_object_add(o, "created_at", json_time(u->created));
 	json_object_object_add(o, "last_call_at", json_time(u->last_call));
 	return o;
@@ -63,11 +65,29 @@ user_add(void *arg, const struct admin_user *u)
 static json_object *
 ledger(const struct admin_overview *o, enum ledger_state state)
 {
-	json_object	*m = money(o->ledger_cents[state]);
+	json_object	*m = json_money(o->ledger_cents[state]);
 
 	json_object_object_add(m, "items",
 	    json_object_new_int64(o->ledger_items[state]));
 	return m;
+}
+
+/* [{"plan": "pro", "name": "Pro"}, ...]: what a plan filter offers. */
+json_object *
+plans_json(const struct usage_plan *pl, size_t n)
+{
+	json_object	*a = json_object_new_array(), *p;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		p = json_object_new_object();
+		json_object_object_add(p, "plan",
+		    json_object_new_string(pl[i].id));
+		json_object_object_add(p, "name",
+		    json_object_new_string(pl[i].name));
+		json_object_array_add(a, p);
+	}
+	return a;
 }
 
 /*
@@ -106,8 +126,9 @@ api_admin_overview(struct request *r)
 		json_object_object_add(p, "users",
 		    json_object_new_int64(ov.plans[i].users));
 		json_object_object_add(p, "price",
-		    money(ov.plans[i].price_cents));
-		json_object_object_add(p, "mrr", money(ov.plans[i].mrr_cents));
+		    json_money(ov.plans[i].price_cents));
+		json_object_object_add(p, "mrr",
+		    json_money(ov.plans[i].mrr_cents));
 		json_object_array_add(plans, p);
 	}
 	json_object_object_add(u, "total", json_object_new_int64(ov.users));
@@ -115,14 +136,14 @@ api_admin_overview(struct request *r)
 	    json_object_new_int64(ov.new_users));
 	json_object_object_add(u, "by_plan", plans);
 	json_object_object_add(o, "users", u);
-	json_object_object_add(o, "mrr", money(ov.mrr_cents));
+	json_object_object_add(o, "mrr", json_money(ov.mrr_cents));
 
 	ovg = json_object_new_object();
 	json_object_object_add(ovg, "billed", ledger(&ov, LEDGER_SENT));
 	json_object_object_add(ovg, "pending", ledger(&ov, LEDGER_PENDING));
 	json_object_object_add(ovg, "failed", ledger(&ov, LEDGER_FAILED));
 	json_object_object_add(ovg, "total",
-	    money(ov.ledger_cents[LEDGER_SENT] +
+	    json_money(ov.ledger_cents[LEDGER_SENT] +
 	    ov.ledger_cents[LEDGER_PENDING] + ov.ledger_cents[LEDGER_FAILED]));
 	json_object_object_add(o, "overage_revenue", ovg);
 	json_object_object_add(o, "calls_this_month",
@@ -281,15 +302,18 @@ api_admin_users(struct request *r)
 	struct admin_query	 q;
 	char			 plan[PLAN_ID_MAX + 1];
 	char			 search[ADMIN_SEARCH_MAX + 1];
+	struct usage_plan	 pl[ADMIN_PLANS_MAX];
 	json_object		*o, *rows, *links, *filters;
 	long long		 total = 0, pages;
 	time_t			 now = time(NULL);
+	int			 npl;
 
 	if (users_query(r, &q, plan, search) == -1)
 		return;
 	rows = json_object_new_array();
 	if (period_ready(r->srv->db, now) == -1 ||
-	    admin_users(r->srv->db, now, &q, &total, user_add, rows) == -1) {
+	    admin_users(r->srv->db, now, &q, &total, user_add, rows) == -1 ||
+	    (npl = admin_plans(r->srv->db, pl, ADMIN_PLANS_MAX)) == -1) {
 		log_warnx("admin users: %s", db_error(r->srv->db));
 		json_object_put(rows);
 		resp_error(r, 503, "unavailable", "database unavailable");
@@ -314,6 +338,7 @@ api_admin_users(struct request *r)
 	json_object_object_add(filters, "search",
 	    q.search != NULL ? json_object_new_string(q.search) : NULL);
 	json_object_object_add(o, "filters", filters);
+	json_object_object_add(o, "plans", plans_json(pl, (size_t)npl));
 
 	/* prev from past the end leads back to the last page. */
 	links = json_object_new_object();
@@ -329,5 +354,81 @@ api_admin_users(struct request *r)
 		resp_error(r, 500, "internal", "page links too long");
 		return;
 	}
+	resp_json(r, 200, o);
+}
+
+/* A day's figures, in total and by plan; with its date unless day is 0. */
+static json_object *
+day_json(const struct admin_daily *d, const struct admin_day *day)
+{
+	json_object	*o = json_object_new_object(), *by, *p;
+	char		 date[16];
+	size_t		 i;
+
+	if (day->day != 0) {
+		time_format_date(day->day, date, sizeof(date));
+		json_object_object_add(o, "date", json_object_new_string(date));
+	}
+	json_object_object_add(o, "calls", json_object_new_int64(day->calls));
+	json_object_object_add(o, "errors", json_object_new_int64(day->errors));
+	by = json_object_new_object();
+	for (i = 0; i < d->nplans; i++) {
+		p = json_object_new_object();
+		json_object_object_add(p, "calls",
+		    json_object_new_int64(day->plan_calls[i]));
+		json_object_object_add(p, "errors",
+		    json_object_new_int64(day->plan_errors[i]));
+		json_object_object_add(by, d->plans[i].id, p);
+	}
+	json_object_object_add(o, "by_plan", by);
+	return o;
+}
+
+/*
+ * GET /api/admin/analytics/daily?days=30 (1..365): calls and errors per
+ * UTC day, oldest first, today last, in total and by the users' plans
+ * now (a plan change moves the user's past days with it).
+ */
+void
+api_admin_daily(struct request *r)
+{
+	struct admin_daily	 d;
+	struct admin_day	 total;
+	json_object		*o, *arr;
+	char			 day[16];
+	long long		 days;
+	int			 i;
+	size_t			 p;
+
+	if (req_query_int(r, "days", 1, ADMIN_DAYS_MAX, DAILY_DAYS_DEF,
+	    &days) == -1)
+		return;
+	if (admin_daily(r->srv->db, time(NULL), (int)days, &d) == -1) {
+		log_warnx("admin daily: %s", db_error(r->srv->db));
+		free(d.day);
+		resp_error(r, 503, "unavailable", "database unavailable");
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "days", json_object_new_int64(days));
+	time_format_date(d.day[0].day, day, sizeof(day));
+	json_object_object_add(o, "from", json_object_new_string(day));
+	time_format_date(d.day[days - 1].day, day, sizeof(day));
+	json_object_object_add(o, "to", json_object_new_string(day));
+	json_object_object_add(o, "plans", plans_json(d.plans, d.nplans));
+	memset(&total, 0, sizeof(total));	/* day 0: no date */
+	arr = json_object_new_array_ext((int)days);
+	for (i = 0; i < d.days; i++) {
+		total.calls += d.day[i].calls;
+		total.errors += d.day[i].errors;
+		for (p = 0; p < d.nplans; p++) {
+			total.plan_calls[p] += d.day[i].plan_calls[p];
+			total.plan_errors[p] += d.day[i].plan_errors[p];
+		}
+		json_object_array_add(arr, day_json(&d, &d.day[i]));
+	}
+	json_object_object_add(o, "total", day_json(&d, &total));
+	json_object_object_add(o, "history", arr);
+	free(d.day);
 	resp_json(r, 200, o);
 }

@@ -148,11 +148,41 @@ auth_audit_denied(struct request *r)
 }
 
 /*
- * An admin: a user (auth_user) whose id is in admin_ids. Every request
- * that gets this far is audited (refused ones at a bounded rate); an
- * allowed request that cannot be audited is not served. Returns 0, or -1
- * after answering 401 (as auth_user), 403 (not an admin) or 503 (no
- * audit log).
+ * Takes one of the admin's tokens (admin_rate a second, bursts of
+ * admin_burst) from the host's shared buckets, so that every worker
+ * counts them. Returns 0, or -1 after answering 429; a refusal is
+ * audited at most once a second per admin.
+ */
+static int
+auth_admin_rate(struct request *r)
+{
+	const struct config	*cfg = r->srv->cfg;
+	char			 name[USER_ID_MAX + 16];
+	int64_t			 wait_ms = 1000, now = mono_ms();
+
+	if (r->srv->shm == NULL)
+		return 0;
+	snprintf(name, sizeof(name), "admin:%s", r->user_id);
+	if (shm_bucket_take(r->srv->shm, name, cfg->admin_rate,
+	    cfg->admin_burst, now, &wait_ms))
+		return 0;
+	snprintf(name, sizeof(name), "admin-429:%s", r->user_id);
+	if (shm_bucket_take(r->srv->shm, name, 1, 1, now, NULL))
+		auth_audit(r, "admin.rate_limited", 0);
+	resp_header(r, "Retry-After", "%lld",
+	    (long long)(wait_ms + 999) / 1000);
+	resp_error(r, 429, "rate_limited", "too many admin requests: "
+	    "%lld a second are allowed, in bursts of %lld", cfg->admin_rate,
+	    cfg->admin_burst);
+	return -1;
+}
+
+/*
+ * An admin: a user (auth_user) whose id is in admin_ids, within the
+ * admin rate. Every request that gets this far is audited, refused ones
+ * too (past the rate: once a second; denied ones at a bounded rate); an
+ * allowed request that cannot be audited is not served. Returns 0, or -1 after answering 401 (as
+ * auth_user), 403 (not an admin), 429 (too many) or 503 (no audit log).
  */
 int
 auth_admin(struct request *r)
@@ -165,6 +195,8 @@ auth_admin(struct request *r)
 		    "this endpoint is for administrators");
 		return -1;
 	}
+	if (auth_admin_rate(r) == -1)
+		return -1;
 	if (auth_audit(r, "admin.request", 0) == -1) {
 		resp_error(r, 503, "unavailable", "audit log unavailable");
 		return -1;

@@ -27,6 +27,13 @@ static const struct route routes[] = {
 	{ "GET",  "/api/portal/config",		AUTH_NONE,  api_portal_config },
 	{ "GET",  "/api/admin/analytics/overview", AUTH_ADMIN, api_admin_overview },
 	{ "GET",  "/api/admin/analytics/users",	AUTH_ADMIN, api_admin_users },
+	{ "GET",  "/api/admin/analytics/daily",	AUTH_ADMIN, api_admin_daily },
+	{ "GET",  "/api/admin/users/{id}",	AUTH_ADMIN, api_admin_user },
+	{ "PUT",  "/api/admin/users/{id}/plan",	AUTH_ADMIN, api_admin_user_plan },
+	{ "DELETE", "/api/admin/users/{id}/keys/{key_id}", AUTH_ADMIN,
+	    api_admin_user_key_revoke },
+	{ "POST", "/api/admin/ledger/{id}/retry", AUTH_ADMIN,
+	    api_admin_ledger_retry },
 	{ "POST", "/api/cron/process-overage",	AUTH_CRON,  api_cron_overage },
 };
 

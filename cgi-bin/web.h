@@ -155,8 +155,17 @@ void		 api_me(struct request *);
 void		 api_ping(struct request *);
 
 /* api_admin.c */
+json_object	*json_money(long long);
+json_object	*plans_json(const struct usage_plan *, size_t);
 void		 api_admin_overview(struct request *);
 void		 api_admin_users(struct request *);
+void		 api_admin_daily(struct request *);
+
+/* api_admin_user.c */
+void		 api_admin_user(struct request *);
+void		 api_admin_user_plan(struct request *);
+void		 api_admin_user_key_revoke(struct request *);
+void		 api_admin_ledger_retry(struct request *);
 
 /* api_cron.c */
 void		 api_cron_overage(struct request *);

@@ -1,8 +1,9 @@
 /*
- * The operators' view of the business: the admin allow-list, the overview
- * figures and the users page.
+ * The operators' view of the business: the overview figures, calls per
+ * day by plan, and the users page.
  *
- * Nothing here reads raw usage. Users by plan and new users come from
+ * Only calls per day read raw usage, for days the roll-up has not
+ * completed (as the usage API does). Users by plan and new users come from
  * eco_users' indexes; calls and revenue from eco_usage_records, which
  * holds one row per user per period for every user (period_ready makes
  * sure of it) with the plan's terms and the revenue so far; overage from
@@ -20,87 +21,11 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nexus.h"
-
-struct admins {
-	char	**ids;
-	size_t	  n;
-};
-
-/*
- * Parses a comma-separated list of user ids (ADMIN_ECO_IDS). Blanks
- * around entries are ignored; an entry that is not a user id is logged
- * and skipped, so a typo grants nothing. Never returns NULL.
- */
-struct admins *
-admins_new(const char *list)
-{
-	struct admins	*a = xcalloc(1, sizeof(*a));
-	const char	*p = list != NULL ? list : "", *e, *s, *t;
-	char		 id[USER_ID_MAX + 1];
-
-	while (*p != '\0') {
-		e = p + strcspn(p, ",");
-		for (s = p; s < e && isspace((unsigned char)*s); s++)
-			;
-		for (t = e; t > s && isspace((unsigned char)t[-1]); t--)
-			;
-		if (t > s) {
-			size_t len = (size_t)(t - s);
-
-			if (len < sizeof(id)) {
-				memcpy(id, s, len);
-				id[len] = '\0';
-			}
-			if (len >= sizeof(id) || !user_id_valid(id))
-				log_warnx("admin_ids: ignoring \"%.*s\": not a "
-				    "user id", (int)(len > 64 ? 64 : len), s);
-			else {
-				a->ids = xrealloc(a->ids,
-				    (a->n + 1) * sizeof(*a->ids));
-				a->ids[a->n++] = xstrdup(id);
-			}
-		}
-		p = *e == ',' ? e + 1 : e;
-	}
-	return a;
-}
-
-void
-admins_free(struct admins *a)
-{
-	size_t	 i;
-
-	if (a == NULL)
-		return;
-	for (i = 0; i < a->n; i++)
-		free(a->ids[i]);
-	free(a->ids);
-	free(a);
-}
-
-/* Returns 1 when id is on the list (exact, case-sensitive match). */
-int
-admins_has(const struct admins *a, const char *id)
-{
-	size_t	 i;
-
-	for (i = 0; a != NULL && i < a->n; i++)
-		if (strcmp(a->ids[i], id) == 0)
-			return 1;
-	return 0;
-}
-
-size_t
-admins_count(const struct admins *a)
-{
-	return a != NULL ? a->n : 0;
-}
 
 /* What a statement may take, by name: the fields of struct args. */
 enum param {
@@ -110,7 +35,9 @@ enum param {
 	P_PLAN,			/* a plan id, NULL: every plan */
 	P_LIKE,			/* the search's pattern, NULL: none */
 	P_LIMIT,
-	P_OFFSET
+	P_OFFSET,
+	P_FROM,			/* a range of days: its first second */
+	P_TO			/* the first second after it */
 };
 #define PARAMS_MAX	8
 
@@ -119,6 +46,7 @@ struct args {
 	const char	*plan;
 	const char	*like;
 	long long	 limit, offset;
+	long long	 from, to;
 };
 
 struct stmt {
@@ -266,7 +194,8 @@ enum { COL_ID, COL_EMAIL, COL_PLAN, COL_CALLS, COL_OVERAGE, COL_REVENUE,
     "u.email " dir), \
     { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIMIT, P_OFFSET, P_PERIOD } }
 
-enum stmt_id { ST_PLANS, ST_NEW_USERS, ST_CALLS, ST_COUNT, ST_PAGES };
+enum stmt_id { ST_PLANS, ST_NEW_USERS, ST_CALLS, ST_COUNT, ST_DAYS,
+    ST_DAILY, ST_DAILY_RAW, ST_PAGES };
 #define ST_PAGE(sort, desc, way) \
     (ST_PAGES + ((sort) * 2 + (desc)) * WAYS + (way))
 #define ST_MAX		ST_PAGE(SORT_KEYS, 0, 0)
@@ -292,6 +221,31 @@ static const struct stmt stmts[ST_MAX] = {
     "WHERE (? IS NULL OR u.plan_id = ?) AND (? IS NULL OR "
     "u.email LIKE ? ESCAPE '!' OR u.id LIKE ? ESCAPE '!')",
     { P_PLAN, P_PLAN, P_LIKE, P_LIKE, P_LIKE } },
+/* The days of a range that the roll-up has, complete or not. */
+[ST_DAYS] = { "SELECT UNIX_TIMESTAMP(day), complete FROM eco_rollup_days "
+    "WHERE day >= DATE(FROM_UNIXTIME(?)) AND day < DATE(FROM_UNIXTIME(?))",
+    { P_FROM, P_TO } },
+/*
+ * Calls and errors by day and by the users' plans now, from the roll-up:
+ * an index holds (day, calls, errors, user). A user gone counts under no
+ * plan.
+ */
+[ST_DAILY] = { "SELECT UNIX_TIMESTAMP(d.day), u.plan_id, SUM(d.calls), "
+    "SUM(d.errors) FROM eco_usage_daily d "
+    "FORCE INDEX (eco_usage_daily_day_calls) "
+    "LEFT JOIN eco_users u ON u.id = d.user_id "
+    "WHERE d.day >= DATE(FROM_UNIXTIME(?)) AND d.day < DATE(FROM_UNIXTIME(?)) "
+    "GROUP BY d.day, u.plan_id",
+    { P_FROM, P_TO } },
+/* The same from the raw rows: their ts index holds (ts, status, user). */
+[ST_DAILY_RAW] = { "SELECT UNIX_TIMESTAMP(x.day), u.plan_id, SUM(x.calls), "
+    "SUM(x.errors) FROM (SELECT a.user_id, DATE(a.ts) AS day, "
+    "COUNT(*) AS calls, SUM(a.status >= 400) AS errors "
+    "FROM eco_api_usage a FORCE INDEX (eco_api_usage_ts) "
+    "WHERE a.ts >= FROM_UNIXTIME(?) AND a.ts < FROM_UNIXTIME(?) "
+    "GROUP BY a.user_id, DATE(a.ts)) x "
+    "LEFT JOIN eco_users u ON u.id = x.user_id GROUP BY x.day, u.plan_id",
+    { P_FROM, P_TO } },
 [ST_PAGE(SORT_CALLS, ASC, WAY_INDEX)] = CALLS_INDEX("ASC"),
 [ST_PAGE(SORT_CALLS, DESC, WAY_INDEX)] = CALLS_INDEX("DESC"),
 [ST_PAGE(SORT_CALLS, ASC, WAY_PLAN_INDEX)] = CALLS_PLAN("ASC"),
@@ -360,6 +314,8 @@ static const struct {
 	[P_LIKE] = { offsetof(struct args, like), 1 },
 	[P_LIMIT] = { offsetof(struct args, limit), 0 },
 	[P_OFFSET] = { offsetof(struct args, offset), 0 },
+	[P_FROM] = { offsetof(struct args, from), 0 },
+	[P_TO] = { offsetof(struct args, to), 0 },
 };
 
 /* Runs statement id with its parameters filled from a, by name. */
@@ -525,15 +481,108 @@ admin_overview(struct db *db, time_t now, struct admin_overview *o)
 }
 
 /*
+ * Adds the rows of statement id (day, plan, calls, errors) to d's days,
+ * only to days marked in take when it is not NULL. Returns 0 or -1.
+ */
+static int
+daily_add(struct db *db, enum stmt_id id, const struct args *a,
+    struct admin_daily *d, const char *take)
+{
+	struct admin_day	*day;
+	struct dbres		*r;
+	long long		 i, calls, errors;
+	size_t			 p;
+	int			 rc;
+
+	if ((r = stmt_query(db, id, a)) == NULL)
+		return -1;
+	while ((rc = db_next(r)) == 1) {
+		i = (db_int(r, 0) - (long long)d->first) / DAY_SECONDS;
+		if (i < 0 || i >= d->days || (take != NULL && !take[i]))
+			continue;
+		day = &d->day[i];
+		day->calls += calls = db_int(r, 2);
+		day->errors += errors = db_int(r, 3);
+		for (p = 0; p < d->nplans; p++)
+			if (strcmp(d->plans[p].id, db_str(r, 1)) == 0) {
+				day->plan_calls[p] += calls;
+				day->plan_errors[p] += errors;
+			}
+	}
+	db_done(r);
+	return rc == -1 ? -1 : 0;
+}
+
+/*
+ * Fills d with calls and errors per UTC day, in total and per plan, for
+ * the last days days (today, as of now, last). A day the roll-up has
+ * complete comes from its aggregates; the others (today, and a day it
+ * has not reached) from the raw rows, one range scan per run of them.
+ * Returns 0 or -1; the caller frees d->day either way.
+ */
+int
+admin_daily(struct db *db, time_t now, int days, struct admin_daily *d)
+{
+	struct args	 a;
+	struct dbres	*r;
+	char		*complete = xcalloc((size_t)days, 1);
+	long long	 i, run = -1;
+	int		 n, rc = -1;
+
+	memset(d, 0, sizeof(*d));
+	memset(&a, 0, sizeof(a));
+	d->days = days;
+	d->first = day_start(now) - (time_t)(days - 1) * DAY_SECONDS;
+	d->day = xcalloc((size_t)days, sizeof(*d->day));
+	for (i = 0; i < days; i++)
+		d->day[i].day = d->first + (time_t)i * DAY_SECONDS;
+	if ((n = admin_plans(db, d->plans, ADMIN_PLANS_MAX)) == -1)
+		goto out;
+	d->nplans = (size_t)n;
+	a.from = d->first;
+	a.to = d->first + (time_t)days * DAY_SECONDS;
+	if ((r = stmt_query(db, ST_DAYS, &a)) == NULL)
+		goto out;
+	while ((n = db_next(r)) == 1) {
+		i = (db_int(r, 0) - (long long)d->first) / DAY_SECONDS;
+		if (i >= 0 && i < days)
+			complete[i] = db_int(r, 1) == 1;
+	}
+	db_done(r);
+	if (n == -1 || daily_add(db, ST_DAILY, &a, d, complete) == -1)
+		goto out;
+	for (i = 0; i <= days; i++) {
+		if (i < days && !complete[i]) {
+			if (run == -1)
+				run = i;
+			continue;
+		}
+		if (run == -1)
+			continue;
+		a.from = d->first + (time_t)run * DAY_SECONDS;
+		a.to = d->first + (time_t)i * DAY_SECONDS;
+		if (daily_add(db, ST_DAILY_RAW, &a, d, NULL) == -1)
+			goto out;
+		run = -1;
+	}
+	rc = 0;
+out:
+	free(complete);
+	return rc;
+}
+
+/*
  * For the tests: runs statement i of the table (with plan "pro", a
- * search and the period of now) and points *sql at its text. Returns the
+ * search, the period of now and the last 30 days) and points *sql at its
+ * text. Returns the
  * rows it gave, -1 on an error, -2 past the last statement.
  */
 int
 admin_stmt_try(struct db *db, size_t i, time_t now, const char **sql)
 {
 	struct args	 a = { period_start(now), period_end(now), "pro",
-	    "%example%", 10, 0 };
+	    "%example%", 10, 0, day_start(now) - 29 * DAY_SECONDS,
+	    day_start(now) + DAY_SECONDS };
 	struct dbres	*r;
 	int		 n = 0, rc;
 

@@ -11,6 +11,22 @@ int		 ledger_period_states(struct db *, time_t,
 		    long long[LEDGER_STATES], long long[LEDGER_STATES]);
 int		 ledger_user_periods(struct db *, const char *,
 		    void (*)(void *, time_t, long long, long long), void *);
+#define LEDGER_USER_ROWS	100	/* a user's rows on the admin pages */
+struct ledger_entry {			/* a row as the admin pages show it */
+	long long	 id;
+	char		 user[USER_ID_MAX + 1];
+	char		 period[11];		/* "2025-10-01" */
+	long long	 calls_from, calls_to, cents, attempts;
+	char		 state[17];		/* sent, pending, failed */
+	char		 item[65];		/* Stripe's item id, or "" */
+	char		 error[256];		/* the last one, or "" */
+	char		 customer[CUSTOMER_ID_MAX + 1];	/* billed to, or "" */
+	time_t		 created, sent;		/* sent 0: not yet */
+};
+int		 ledger_get(struct db *, long long, struct ledger_entry *);
+int		 ledger_user_rows(struct db *, const char *,
+		    void (*)(void *, const struct ledger_entry *), void *);
+int		 ledger_retry(struct db *, long long, const char *);
 
 /*
  * admin.c: the operators' view of the business. Money is integer cents;
@@ -22,12 +38,7 @@ int		 ledger_user_periods(struct db *, const char *,
 #define ADMIN_PER_PAGE_MAX	100
 #define ADMIN_PAGE_MAX		1000000
 #define ADMIN_SORT_MAX		2000	/* see struct admin_query */
-
-struct admins;
-struct admins	*admins_new(const char *);
-void		 admins_free(struct admins *);
-int		 admins_has(const struct admins *, const char *);
-size_t		 admins_count(const struct admins *);
+#define ADMIN_DAYS_MAX		365	/* of calls per day */
 
 struct admin_plan {
 	char		 id[PLAN_ID_MAX + 1];
@@ -74,6 +85,65 @@ int		 admin_users(struct db *, time_t, const struct admin_query *,
 		    long long *, int (*)(void *, const struct admin_user *),
 		    void *);
 int		 admin_stmt_try(struct db *, size_t, time_t, const char **);
+struct admin_day {
+	time_t		 day;
+	long long	 calls, errors;
+	long long	 plan_calls[ADMIN_PLANS_MAX];	/* admin_daily's plans */
+	long long	 plan_errors[ADMIN_PLANS_MAX];
+};
+struct admin_daily {
+	time_t		 first;			/* the first day */
+	int		 days;
+	struct usage_plan plans[ADMIN_PLANS_MAX];
+	size_t		 nplans;
+	struct admin_day *day;			/* days of them, to free */
+};
+int		 admin_daily(struct db *, time_t, int, struct admin_daily *);
+
+/*
+ * admin_user.c: who the operators are (the allow-list), and a user's
+ * account as they see and change it. Each change writes an audit row
+ * naming the operator (actor) and the user (target), with what changed.
+ */
+struct admins;
+struct admins	*admins_new(const char *);
+void		 admins_free(struct admins *);
+int		 admins_has(const struct admins *, const char *);
+size_t		 admins_count(const struct admins *);
+
+#define ADMIN_AUDIT_ROWS	50	/* audit rows on a user's page */
+#define ADMIN_AUDIT_DETAIL	2000	/* bytes of an audit row's detail */
+struct admin_actor {
+	const char	*id;			/* the operator's user id */
+	const char	*remote;		/* their address, or NULL */
+};
+struct audit_entry {
+	long long	 id;
+	time_t		 at;
+	char		 actor[65], action[65], target[129], remote[65];
+	char		 detail[ADMIN_AUDIT_DETAIL + 1];	/* JSON, or "" */
+};
+enum admin_err {
+	ADMIN_OK = 0,
+	ADMIN_ERR_DB = -1,
+	ADMIN_ERR_NOUSER = -2,
+	ADMIN_ERR_NOPLAN = -3,
+	ADMIN_ERR_SAME = -4,		/* the user is on that plan */
+	ADMIN_ERR_NOKEY = -5,		/* no such key of this user */
+	ADMIN_ERR_REVOKED = -6,		/* the key is revoked already */
+	ADMIN_ERR_NOROW = -7,		/* no such ledger row */
+	ADMIN_ERR_STATE = -8,		/* the row is not failed */
+	ADMIN_ERR_NOCUSTOMER = -9	/* the user has no Stripe customer */
+};
+int		 admin_plans(struct db *, struct usage_plan *, size_t);
+int		 admin_audit_about(struct db *, const char *,
+		    void (*)(void *, const struct audit_entry *), void *);
+int		 admin_set_plan(struct db *, const struct admin_actor *,
+		    const char *, const char *, char[PLAN_ID_MAX + 1]);
+int		 admin_key_revoke(struct db *, const struct admin_actor *,
+		    const char *, unsigned long long, struct keyinfo *);
+int		 admin_ledger_retry(struct db *, const struct admin_actor *,
+		    long long, struct ledger_entry *);
 
 /*
  * overage.c: billing Pro overage to Stripe from the ledger, exactly once.

@@ -67,6 +67,8 @@ static const struct confkey {
 	S(jwt_audience, NULL, NULL),
 	I(jwt_leeway, 30, 0, 600),
 	S(admin_ids, NULL, "ADMIN_ECO_IDS"),
+	I(admin_rate, 5, 0, 100000),
+	I(admin_burst, 50, 1, 1000000),
 	SECRET(cron_secret, 32, "CRON_SECRET"),	/* guessable if shorter */
 	S(stripe_secret_key, NULL, "STRIPE_SECRET_KEY"),
 	S(stripe_api_base, "https://api.stripe.com", "STRIPE_API_BASE"),

@@ -70,6 +70,17 @@ static const char *const sql_period_states = "SELECT state, COUNT(*), "
     "COALESCE(SUM(amount_cents), 0) FROM eco_overage_ledger "
     "FORCE INDEX (eco_overage_ledger_period_state) "
     "WHERE period = FROM_UNIXTIME(?) GROUP BY state";
+/* The admin pages: one row, a user's newest rows. */
+#define ENTRY_COLUMNS "SELECT id, user_id, " \
+    "DATE_FORMAT(period, '%Y-%m-%d'), calls_from, calls_to, amount_cents, " \
+    "state, COALESCE(stripe_item_id, ''), attempts, " \
+    "COALESCE(last_error, ''), COALESCE(stripe_customer_id, ''), " \
+    "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(sent_at) " \
+    "FROM eco_overage_ledger "
+static const char *const sql_entry = ENTRY_COLUMNS "WHERE id = ?";
+static const char *const sql_user_entries = ENTRY_COLUMNS
+    "WHERE user_id = ? ORDER BY period DESC, calls_from DESC "
+    "LIMIT " XSTR(LEDGER_USER_ROWS);
 /* The usage API: a user's billed and other cents per period. */
 static const char *const sql_user_periods = "SELECT UNIX_TIMESTAMP(period), "
     "COALESCE(SUM(CASE WHEN state = 'sent' THEN amount_cents END), 0), "
@@ -386,4 +397,78 @@ ledger_user_periods(struct db *db, const char *user,
 		cb(arg, (time_t)db_int(r, 0), db_int(r, 1), db_int(r, 2));
 	db_done(r);
 	return rc == -1 ? -1 : 0;
+}
+
+static void
+entry_read(const struct dbres *r, struct ledger_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->id = db_int(r, 0);
+	strlcpy_(e->user, db_str(r, 1), sizeof(e->user));
+	strlcpy_(e->period, db_str(r, 2), sizeof(e->period));
+	e->calls_from = db_int(r, 3);
+	e->calls_to = db_int(r, 4);
+	e->cents = db_int(r, 5);
+	strlcpy_(e->state, db_str(r, 6), sizeof(e->state));
+	strlcpy_(e->item, db_str(r, 7), sizeof(e->item));
+	e->attempts = db_int(r, 8);
+	strlcpy_(e->error, db_str(r, 9), sizeof(e->error));
+	strlcpy_(e->customer, db_str(r, 10), sizeof(e->customer));
+	e->created = (time_t)db_int(r, 11);
+	e->sent = (time_t)db_int(r, 12);	/* NULL: 0 */
+}
+
+/* Reads row id into *e. Returns 1, 0 when there is none, or -1. */
+int
+ledger_get(struct db *db, long long id, struct ledger_entry *e)
+{
+	struct dbp	 p[1] = { DBP_I(id) };
+	struct dbres	*r;
+	int		 rc;
+
+	if ((r = db_query(db, sql_entry, p, 1)) == NULL)
+		return -1;
+	if ((rc = db_next(r)) == 1)
+		entry_read(r, e);
+	db_done(r);
+	return rc;
+}
+
+/*
+ * Calls cb for user's newest LEDGER_USER_ROWS rows, newest period first.
+ * Returns 0 or -1.
+ */
+int
+ledger_user_rows(struct db *db, const char *user,
+    void (*cb)(void *, const struct ledger_entry *), void *arg)
+{
+	struct dbp		 p[1] = { DBP_S(user) };
+	struct ledger_entry	 e;
+	struct dbres		*r;
+	int			 rc;
+
+	if ((r = db_query(db, sql_user_entries, p, 1)) == NULL)
+		return -1;
+	while ((rc = db_next(r)) == 1) {
+		entry_read(r, &e);
+		cb(arg, &e);
+	}
+	db_done(r);
+	return rc == -1 ? -1 : 0;
+}
+
+/*
+ * An operator's retry: failed row id becomes pending for customer, so the
+ * next overage run sends it (with the fresh key its refusal gave it).
+ * Returns 1, 0 when the row is not failed (any more), or -1.
+ */
+int
+ledger_retry(struct db *db, long long id, const char *customer)
+{
+	struct dbp		 p[2] = { DBP_S(customer), DBP_I(id) };
+	unsigned long long	 n = 0;
+
+	if (db_exec(db, sql_reopen, p, 2, &n) == -1)
+		return -1;
+	return n == 1;
 }

@@ -118,6 +118,8 @@ struct config {
 	char	*jwt_audience;
 	long long jwt_leeway;
 	char	*admin_ids;
+	long long admin_rate;		/* admin requests a second, per admin */
+	long long admin_burst;
 	char	*cron_secret;
 
 	char	*stripe_secret_key;

@@ -9,9 +9,14 @@
 #    LOAD DATA LOCAL INFILE. BENCH_ROWS=0 skips it.
 # 3. 100,000 users, their keys, twelve months of per-period counters and
 #    this month's overage ledger (tests/bench/admin-data.sql).
-# 4. An admin made with nexusctl and put on the allow-list; then each admin
-#    request through nginx: one warm-up, then the median of $runs (default
-#    15) timed requests.
+# 4. The roll-up of the raw rows' 90 days (nexusctl aggregate), as the
+#    hourly cron job keeps it: calls per day read it for past days.
+# 5. An admin made with nexusctl and put on the allow-list (without the
+#    admin rate limit, which a benchmark would hit); then each admin
+#    request through nginx: one warm-up, then the median of $runs
+#    (default 15) timed requests: the overview, users pages, calls per day
+#    and a user's page (the busiest caller's, and a Pro user's with this
+#    month's ledger rows).
 #
 # Environment: BENCH_ROWS (10000000), BENCH_BUSIEST (1000000), BENCH_KEEP=1
 # keeps the stack.
@@ -52,8 +57,15 @@ sql -N -e "SELECT CONCAT('   eco_users ', COUNT(*)) FROM eco_users;
 	SELECT CONCAT('   eco_overage_ledger ', COUNT(*)) FROM eco_overage_ledger;
 	SELECT CONCAT('   eco_api_usage ', COUNT(*)) FROM eco_api_usage"
 
+today=$(date -u +%Y-%m-%d)
+first=$(date -u -d "$today - 89 days" +%Y-%m-%d)
+t0=$(now)
+ctl aggregate --from "$first" --to "$today" >/dev/null
+t1=$(now)
+echo "== rolled up $first to $today in $(secs "$t0" "$t1") s"
+
 admin=$(ctl user create --email admin@bench.example --plan free)
-echo "admin_ids = $admin" >>"$NEXUS_CONFIG"
+printf 'admin_ids = %s\nadmin_rate = 0\n' "$admin" >>"$NEXUS_CONFIG"
 "$top_srcdir/tests/stack.sh" workers-stop "$dir" >/dev/null
 "$top_srcdir/tests/stack.sh" workers-start "$dir" >/dev/null
 token=$(ctl token create --user "$admin" --ttl 3600)
@@ -79,6 +91,25 @@ for q in "" "?sort=calls" "?sort=revenue" "?sort=email" \
 	"?search=example&sort=calls&page=2000"; do
 	timeit "/api/admin/analytics/users$q"
 	users
+done
+
+for days in 30 365; do
+	timeit "/api/admin/analytics/daily?days=$days"
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); t = d["total"]
+print("  ", d["from"], "to", d["to"] + ":", t["calls"], "calls,", t["errors"], "errors; by plan",
+      {p: v["calls"] for p, v in t["by_plan"].items()}, "; today", d["history"][-1]["calls"])' "$dir/body.json"
+done
+ledgered=$(sql -N -e "SELECT user_id FROM eco_overage_ledger GROUP BY user_id
+	ORDER BY COUNT(*) DESC, user_id LIMIT 1")
+for u in eco_usr_bench0000 "$ledgered"; do
+	timeit "/api/admin/users/$u"
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print("  ", d["user"]["email"], d["plan"]["id"] + ":", d["period"]["calls"], "calls this period,",
+      sum(x["calls"] for x in d["daily"]["history"]), "in 30 days on", len(d["endpoints"]["endpoints"]),
+      "routes;", len(d["keys"]), "keys,", len(d["ledger"]), "ledger rows,", len(d["audit"]), "audit rows")' \
+		"$dir/body.json"
 done
 
 # A new period: users without a row are given one by the first admin

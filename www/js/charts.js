@@ -23,10 +23,12 @@ function cssVar(name) {
 
 /*
  * Draws a bar chart in canvas: series are { label, data, color } with
- * color a custom property name. Resolves to the chart; rejects when
- * Chart.js cannot be loaded.
+ * color a custom property name; stacked puts them on top of each other;
+ * format writes a value for the axis and tooltips (count by default).
+ * Resolves to the chart; rejects when Chart.js cannot be loaded.
  */
-export async function barChart(canvas, { title, labels, series, xTitle, yTitle }) {
+export async function barChart(canvas, { title, labels, series, xTitle, yTitle,
+    stacked = false, format = count }) {
 	const Chart = await chartLib();
 	Chart.getChart(canvas)?.destroy();
 	const ink = cssVar('--fg');
@@ -49,15 +51,16 @@ export async function barChart(canvas, { title, labels, series, xTitle, yTitle }
 			plugins: {
 				title: { display: true, text: title, color: ink, font: { size: 15 } },
 				legend: { position: 'bottom' },
-				tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${count(c.parsed.y)}` } },
+				tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${format(c.parsed.y)}` } },
 			},
 			scales: {
-				x: { title: { display: true, text: xTitle, color: ink }, grid: { display: false }, ticks: { color: ink } },
+				x: { stacked, title: { display: true, text: xTitle, color: ink }, grid: { display: false }, ticks: { color: ink } },
 				y: {
+					stacked,
 					beginAtZero: true,
 					title: { display: true, text: yTitle, color: ink },
 					grid: { color: grid },
-					ticks: { color: ink, precision: 0, callback: (v) => count(v) },
+					ticks: { color: ink, precision: 0, callback: (v) => format(v) },
 				},
 			},
 		},

@@ -1,8 +1,8 @@
 /*
  * Building the page: el() makes elements from text (textContent only:
- * nothing the API or a user typed is ever parsed as HTML), and panel()
- * gives every request its three looks: loading, the data, or an error
- * that says what to do next.
+ * nothing the API or a user typed is ever parsed as HTML), panel() gives
+ * every request its three looks: loading, the data, or an error that says
+ * what to do next, and ask() confirms an action in the page.
  */
 
 /*
@@ -142,4 +142,44 @@ export function table(caption, columns, rows, attrs = {}) {
 	return el('table', { class: 'stack', ...attrs }, [
 		el('caption', {}, caption), el('thead', {}, [head]), body,
 	]);
+}
+
+/*
+ * Asks in the page, right under at (in a table, in a row of its own under
+ * at's row): parts say what will happen, confirmText names the button
+ * that does it (class cls), act() does it and may throw an ApiError,
+ * shown in the question. Cancel (or asking again) takes the question away
+ * and gives the focus back to from.
+ */
+export function ask(at, from, parts, confirmText, cls, act) {
+	const tr = at.closest('tr');
+	const after = tr ?? at;
+	const old = after.nextElementSibling;
+	if (old?.classList.contains('confirm-row') || old?.classList.contains('confirm'))
+		old.remove();
+	const yes = el('button', { type: 'button', class: cls, testid: 'confirm' }, confirmText);
+	const no = el('button', { type: 'button', testid: 'cancel' }, 'Cancel');
+	const said = el('p', { class: 'field-error', role: 'alert' });
+	const box = el('div', { class: tr ? 'confirm' : 'confirm block', role: 'group', 'aria-label': confirmText },
+	    [...parts, el('p', { class: 'actions' }, [yes, no]), said]);
+	const question = tr ? el('tr', { class: 'confirm-row' }, [
+		el('td', { colspan: tr.cells.length, class: 'whole' }, [box]),
+	]) : box;
+	no.addEventListener('click', () => {
+		question.remove();
+		from.focus();
+	});
+	yes.addEventListener('click', async () => {
+		yes.disabled = no.disabled = true;
+		try {
+			await act();
+		} catch (e) {
+			yes.disabled = no.disabled = false;
+			if (e.status !== 401)
+				said.textContent = e.message;
+		}
+	});
+	after.after(question);
+	yes.focus();
+	return question;
 }

@@ -6,7 +6,7 @@
  * DELETE /api/keys/{id} are used.
  */
 import * as api from './api.js';
-import { el, panel, section, table } from './dom.js';
+import { ask, el, panel, section, table } from './dom.js';
 import * as fmt from './format.js';
 import { start } from './shell.js';
 
@@ -104,42 +104,6 @@ function createForm() {
 		}
 	});
 	return form;
-}
-
-/*
- * Asks in the page, in a row under the key's own: parts say what will
- * happen, confirmText names the button that does it. Cancel (or asking
- * something else) takes the question away and gives the focus back.
- */
-function ask(cell, from, parts, confirmText, cls, act) {
-	const tr = cell.closest('tr');
-	if (tr.nextElementSibling?.classList.contains('confirm-row'))
-		tr.nextElementSibling.remove();
-	const yes = el('button', { type: 'button', class: cls, testid: 'confirm' }, confirmText);
-	const no = el('button', { type: 'button', testid: 'cancel' }, 'Cancel');
-	const said = el('p', { class: 'field-error', role: 'alert' });
-	const row = el('tr', { class: 'confirm-row' }, [
-		el('td', { colspan: tr.cells.length, class: 'whole' }, [
-			el('div', { class: 'confirm', role: 'group', 'aria-label': confirmText },
-			    [...parts, el('p', { class: 'actions' }, [yes, no]), said]),
-		]),
-	]);
-	no.addEventListener('click', () => {
-		row.remove();
-		from.focus();
-	});
-	yes.addEventListener('click', async () => {
-		yes.disabled = no.disabled = true;
-		try {
-			await act();
-		} catch (e) {
-			yes.disabled = no.disabled = false;
-			if (e.status !== 401)
-				said.textContent = e.message;
-		}
-	});
-	tr.after(row);
-	yes.focus();
 }
 
 function revoke(cell, from, k) {

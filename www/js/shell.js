@@ -12,7 +12,8 @@ const PAGES = [
 	{ href: './', file: 'index.html', testid: 'nav-usage', label: 'Usage' },
 	{ href: 'billing.html', testid: 'nav-billing', label: 'Billing' },
 	{ href: 'keys.html', testid: 'nav-keys', label: 'API keys' },
-	{ href: 'admin.html', testid: 'nav-admin', label: 'Admin', admin: true },
+	{ href: 'admin.html', testid: 'nav-admin', label: 'Admin', admin: true,
+	    also: ['admin-users.html', 'admin-user.html'] },
 ];
 
 const reasons = {
@@ -59,7 +60,8 @@ function header() {
 		el('nav', { 'aria-label': 'Portal', 'data-signed-in': true, hidden: true }, [
 			el('ul', {}, PAGES.map((p) => el('li', { 'data-admin': p.admin, hidden: p.admin }, [
 				el('a', { href: p.href, testid: p.testid,
-				    'aria-current': (p.file ?? p.href) === here ? 'page' : null }, p.label),
+				    'aria-current': (p.file ?? p.href) === here || p.also?.includes(here) ?
+					'page' : null }, p.label),
 			]))),
 		]),
 		el('div', { class: 'account', 'data-signed-in': true, hidden: true }, [
@@ -72,7 +74,17 @@ function chrome(signedIn) {
 		e.hidden = !signedIn;
 }
 
-/* Fills in who is signed in, and shows the admin entries to administrators. */
+/* Shows (or hides) the navigation's entries for administrators. */
+export function showAdmin(shown = true) {
+	for (const e of document.querySelectorAll('[data-admin]'))
+		e.hidden = !shown;
+}
+
+/*
+ * Fills in who is signed in, and shows the admin entries to
+ * administrators. Without /api/me nothing is known: an admin page shows
+ * them once the admin API has answered.
+ */
 async function account() {
 	let me = null;
 	try {
@@ -82,8 +94,8 @@ async function account() {
 	}
 	document.querySelector('[data-testid="account"]').textContent =
 	    me ? (me.email ?? me.user_id ?? '') : '';
-	for (const e of document.querySelectorAll('[data-admin]'))
-		e.hidden = me?.admin !== true;
+	if (me)
+		showAdmin(me.admin === true);
 	return me;
 }
 
