@@ -249,8 +249,8 @@ period_terms(struct db *db, const char *user, time_t period, const char *plan)
 int
 period_cap(struct db *db, const char *user, time_t period, long long cap)
 {
-	struct dbp	 p[3] = { DBP_I(period), cap >= 0 ? DBP_I(cap) : DBP_NUL,
-	    DBP_S(user) };
+	struct dbp	 p[3] = { DBP_I(period),
+	    cap >= 0 ? DBP_I(cap) : DBP_NUL, DBP_S(user) };
 
 	return db_exec(db, sql_cap, p, 3, NULL);
 }
