@@ -1,8 +1,8 @@
 /*
  * The customer usage API (AUTH_USER): a user's own numbers only, keyed by
  * r->user_id from their JWT. Counts, microseconds and money are integers;
- * the two ratios (percent_used, error_rate) are computed in integers and
- * written with a fixed number of decimals.
+ * the ratios (percent_used, percent_of_cap, error_rate) are computed in
+ * integers and written with a fixed number of decimals.
  */
 #include "config.h"
 
@@ -107,16 +107,74 @@ usage_plan_json(const struct usage_plan *p)
 	return o;
 }
 
-/* GET /api/usage/current: this period's calls against the plan. */
+static json_object *
+int_or_null(long long v)
+{
+	return v < 0 ? NULL : json_object_new_int64(v);
+}
+
+/*
+ * A spend cap and how close the period is to it, as the usage and
+ * billing APIs give it: limit and remaining count calls with the cap,
+ * overage_cents what the overage costs within it.
+ */
+json_object *
+spendcap_json(const struct spend_cap *c)
+{
+	json_object	*o = json_object_new_object();
+	long long	 spent;
+	char		 s[48];
+
+	json_object_object_add(o, "cap_cents", int_or_null(c->cap_cents));
+	money_format(c->cap_cents, s, sizeof(s));
+	json_object_object_add(o, "cap_formatted", c->cap_cents < 0 ? NULL :
+	    json_object_new_string(s));
+	json_object_object_add(o, "available",
+	    json_object_new_boolean(c->available));
+	json_object_object_add(o, "applies",
+	    json_object_new_boolean(c->available && c->cap_cents >= 0));
+	add_str(o, "plan", c->plan);
+	json_object_object_add(o, "included_calls", int_or_null(c->allowance));
+	add_int(o, "price_per_call_micros", c->micros);
+	json_object_object_add(o, "cap_calls", int_or_null(c->cap_calls));
+	json_object_object_add(o, "limit", int_or_null(c->limit));
+	add_int(o, "calls_used", c->calls);
+	json_object_object_add(o, "remaining", int_or_null(c->remaining));
+	add_int(o, "overage_calls", c->overage_calls);
+	add_int(o, "overage_cents", c->overage_cents);
+	spent = c->overage_calls < c->cap_calls ? c->overage_calls :
+	    c->cap_calls;
+	if (c->cap_calls > 0)
+		add_ratio(o, "percent_of_cap", (unsigned long long)spent * 100,
+		    (unsigned long long)c->cap_calls, 2, 0);
+	else
+		json_object_object_add(o, "percent_of_cap", NULL);
+	json_object_object_add(o, "reached",
+	    json_object_new_boolean(c->reached));
+	add_time(o, "resets_at", c->reset);
+	add_int(o, "max_cap_cents", SPEND_CAP_MAX);
+	return o;
+}
+
+/*
+ * GET /api/usage/current: this period's calls against the plan, and
+ * against the spend cap when one applies (spend_cap; else null).
+ */
 void
 api_usage_current(struct request *r)
 {
 	struct usage_current	 c;
+	struct spend_cap	 cap;
 	json_object		*o, *per;
 	long long		 lim, over = 0, micros = 0;
+	time_t			 now = time(NULL);
 
-	if (current_get(r, time(NULL), &c) == -1)
+	if (current_get(r, now, &c) == -1)
 		return;
+	if (spendcap_get(r->srv->db, r->user_id, now, &cap) != USER_OK) {
+		db_unavailable(r);
+		return;
+	}
 	lim = c.plan.monthly_calls;
 	if (usage_plan_bills_overage(&c.plan)) {
 		over = c.overage_calls;
@@ -147,6 +205,8 @@ api_usage_current(struct request *r)
 	add_int(o, "overage_calls", over);
 	add_int(o, "overage_cost_micros", micros);
 	add_int(o, "overage_cost_cents", micros / MICROS_PER_CENT);
+	json_object_object_add(o, "spend_cap", cap.available &&
+	    cap.cap_cents >= 0 ? spendcap_json(&cap) : NULL);
 	add_time(o, "resets_at", c.period_end);
 	resp_json(r, 200, o);
 }

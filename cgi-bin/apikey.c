@@ -15,7 +15,9 @@
  * seconds), and the IETF draft's structured fields
  * (draft-ietf-httpapi-ratelimit-headers): RateLimit-Policy names the
  * monthly quota (q: calls, w: window seconds) and RateLimit says what is
- * left of it (r: remaining, t: seconds to the reset).
+ * left of it (r: remaining, t: seconds to the reset). Under a spend cap
+ * the limit they state is the effective one: the allowance and the
+ * overage calls the cap pays for.
  */
 #include "config.h"
 
@@ -77,6 +79,20 @@ ratelimit_headers(struct request *r)
 		resp_header(r, "X-RateLimit-Overage", "%lld", q->overage);
 }
 
+/* Answers a call past the user's spend cap. */
+static void
+cap_refuse(struct request *r)
+{
+	char	 cap[48];
+
+	money_format(r->quota.cap_cents, cap, sizeof(cap));
+	resp_error(r, 429, "spend_cap_reached", "your monthly spend cap of %s "
+	    "is reached (%lld calls: the %s plan's allowance and the overage "
+	    "the cap pays for); calls resume at the start of next month "
+	    "(UTC), or at once if you raise or remove the cap", cap,
+	    r->quota.limit, r->key.plan);
+}
+
 /*
  * Authenticates the key and admits the call against the plan's quota.
  * Returns 0 when the handler may run, -1 with the response (401, 429 or
@@ -131,10 +147,13 @@ apikey_auth(struct request *r)
 	if (!r->quota.admitted) {
 		resp_header(r, "Retry-After", "%lld",
 		    (long long)(r->quota.reset - r->start_us / 1000000));
-		resp_error(r, 429, "quota_exceeded",
-		    "monthly quota of %lld calls exhausted for the %s plan; "
-		    "it resets at the start of next month (UTC)",
-		    r->quota.limit, k.plan);
+		if (r->quota.cap_cents >= 0)
+			cap_refuse(r);
+		else
+			resp_error(r, 429, "quota_exceeded",
+			    "monthly quota of %lld calls exhausted for the %s "
+			    "plan; it resets at the start of next month (UTC)",
+			    r->quota.limit, k.plan);
 		return -1;
 	}
 	return 0;

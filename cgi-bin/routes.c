@@ -23,6 +23,8 @@ static const struct route routes[] = {
 	{ "POST", "/api/keys",			AUTH_USER,  api_keys_create },
 	{ "POST", "/api/keys/{id}/rotate",	AUTH_USER,  api_keys_rotate },
 	{ "DELETE", "/api/keys/{id}",		AUTH_USER,  api_keys_revoke },
+	{ "GET",  "/api/billing/spend-cap",	AUTH_USER,  api_billing_cap_get },
+	{ "PUT",  "/api/billing/spend-cap",	AUTH_USER,  api_billing_cap_put },
 	{ "GET",  "/api/me",			AUTH_USER,  api_me },
 	{ "GET",  "/api/portal/config",		AUTH_NONE,  api_portal_config },
 	{ "GET",  "/api/admin/analytics/overview", AUTH_ADMIN, api_admin_overview },

@@ -117,6 +117,7 @@ int		 http_path_from_uri(const char *, char *, size_t,
 
 /* api_usage.c */
 json_object	*usage_plan_json(const struct usage_plan *);
+json_object	*spendcap_json(const struct spend_cap *);
 void		 api_usage_current(struct request *);
 void		 api_usage_history(struct request *);
 void		 api_usage_endpoints(struct request *);
@@ -146,6 +147,10 @@ void		 api_keys_list(struct request *);
 void		 api_keys_create(struct request *);
 void		 api_keys_rotate(struct request *);
 void		 api_keys_revoke(struct request *);
+
+/* api_billing.c */
+void		 api_billing_cap_get(struct request *);
+void		 api_billing_cap_put(struct request *);
 
 /* api_portal.c */
 void		 api_portal_config(struct request *);

@@ -20,7 +20,8 @@ enum user_err {
 	USER_ERR_EXISTS = -2,
 	USER_ERR_NOPLAN = -3,
 	USER_ERR_NOUSER = -4,
-	USER_ERR_INVALID = -5
+	USER_ERR_INVALID = -5,
+	USER_ERR_NOCAP = -6		/* the plan bills no overage to cap */
 };
 int		 user_email_valid(const char *);
 int		 user_id_valid(const char *);
@@ -32,6 +33,41 @@ int		 user_set_plan(struct db *, const char *, const char *);
 int		 user_list(struct db *, int (*)(void *, const struct user *),
 		    void *);
 int		 plan_exists(struct db *, const char *);
+
+/*
+ * users.c: the overage spend cap of plans that bill overage. A cap is
+ * integer cents a period; 0 allows no overage. The calls it pays for are
+ * price_calls() of it; past allowance + those, calls are refused.
+ */
+#define SPEND_CAP_MAX	100000000LL	/* cents: $1,000,000 */
+struct spend_cap {
+	long long	 cap_cents;	/* -1: none */
+	int		 available;	/* the plan bills overage: may be capped */
+	char		 plan[PLAN_ID_MAX + 1];
+	long long	 allowance;	/* the plan's calls a month; -1 unlimited */
+	int		 hard;		/* the plan refuses calls past it */
+	long long	 micros;	/* a call past the allowance */
+	long long	 calls;		/* in the period so far */
+	time_t		 period, reset;
+	/* From the above (spendcap_figures): */
+	long long	 cap_calls;	/* overage calls the cap pays; -1 none */
+	long long	 limit;		/* allowance + cap_calls; -1 none */
+	long long	 remaining;	/* calls left under limit; -1 none */
+	long long	 overage_calls;	/* past the allowance */
+	long long	 overage_cents;	/* what they cost, within the cap */
+	int		 reached;	/* calls are refused until the reset */
+};
+/* Who changes a cap: for the audit log, and the host to tell (or NULL). */
+struct cap_op {
+	const char	*actor;		/* a user id, an admin's, "nexusctl" */
+	const char	*remote;	/* the client's address, or NULL */
+	struct shm	*shm;
+};
+void		 spendcap_figures(struct spend_cap *);
+int		 spendcap_get(struct db *, const char *, time_t,
+		    struct spend_cap *);
+int		 spendcap_set(struct db *, const struct cap_op *, const char *,
+		    long long, time_t, struct spend_cap *);
 struct usage_plan;		/* usage.h */
 int		 plan_list(struct db *, struct usage_plan *, size_t);
 
@@ -66,6 +102,8 @@ struct apikey {
 	char		 plan[PLAN_ID_MAX + 1];
 	long long	 limit;		/* calls a month; -1 unlimited */
 	int		 hard;		/* refuse calls past the limit */
+	long long	 micros;	/* a call past a soft limit */
+	long long	 cap_cents;	/* the user's spend cap; -1: none */
 	time_t		 expires;	/* 0: never */
 	int		 revoked;
 };
@@ -128,11 +166,12 @@ int		 keycache_get(struct keycache *, struct db *, const char *,
 
 /* quota.c */
 struct quota {
-	long long	 limit;		/* -1: unlimited */
+	long long	 limit;		/* -1: unlimited; capped: with the cap */
+	long long	 cap_cents;	/* the spend cap admitted under; -1: none */
 	long long	 used;		/* in the period, this call included */
 	long long	 remaining;	/* -1: unlimited */
 	long long	 overage;	/* calls past a soft limit */
-	int		 hard;
+	int		 hard;		/* refused past limit: a plan's, a cap's */
 	int		 admitted;
 	int		 counted;	/* already in the period's count */
 	time_t		 period;	/* first second of the month */
@@ -156,7 +195,8 @@ struct period_unbilled {		/* a user-period with overage */
 	char		 customer[CUSTOMER_ID_MAX + 1];	/* "" when none */
 };
 int		 period_admit(struct db *, const char *, time_t, long long,
-		    long long *);
+		    long long, long long *);
+int		 period_cap(struct db *, const char *, time_t, long long);
 int		 period_calls(struct db *, const char *, time_t, long long *);
 int		 period_count(struct db *, const char *, time_t, long long,
 		    long long);

@@ -44,9 +44,11 @@ static const char *const sql_rotated = "UPDATE eco_api_keys "
     "SET rotated_at = UTC_TIMESTAMP(), expires_at = "
     "LEAST(COALESCE(expires_at, UTC_TIMESTAMP() + INTERVAL ? SECOND), "
     "UTC_TIMESTAMP() + INTERVAL ? SECOND) WHERE id = ?";
+/* The user's plan and spend cap come with the key: cached together. */
 static const char *const sql_lookup = "SELECT k.id, k.user_id, "
     "UNIX_TIMESTAMP(k.expires_at), k.revoked_at IS NOT NULL, "
-    "u.plan_id, p.monthly_calls, p.hard_limit "
+    "u.plan_id, p.monthly_calls, p.hard_limit, p.overage_micros, "
+    "u.spend_cap_cents "
     "FROM eco_api_keys k JOIN eco_users u ON u.id = k.user_id "
     "JOIN eco_plans p ON p.id = u.plan_id WHERE k.key_hash = ?";
 static const char *const sql_legacy = "SELECT id, key_hash "
@@ -347,6 +349,8 @@ key_lookup(struct db *db, const unsigned char hash[KEY_HASH_LEN],
 		strlcpy_(k->plan, db_str(r, 4), sizeof(k->plan));
 		k->limit = db_isnull(r, 5) ? -1 : db_int(r, 5);
 		k->hard = (int)db_int(r, 6);
+		k->micros = db_int(r, 7);
+		k->cap_cents = db_isnull(r, 8) ? -1 : db_int(r, 8);
 	}
 	db_done(r);
 	return rc;

@@ -79,6 +79,23 @@ price_step(long long micros, long long *calls, long long *cents)
 }
 
 /*
+ * The most calls whose price at `micros` a call is at most `cents`: what
+ * a spend cap pays for. At a price that does not divide a cent the last
+ * fraction buys no call ($0.10 at $0.003: 33 calls, 9.9 cents), so the
+ * calls never cost more than the cap. Returns -1 if micros <= 0 or cents
+ * < 0; saturates at PRICE_CALLS_MAX.
+ */
+long long
+price_calls(long long cents, long long micros)
+{
+	if (micros <= 0 || cents < 0)
+		return -1;
+	if (cents > PRICE_CALLS_MAX / MICROS_PER_CENT)
+		return PRICE_CALLS_MAX;
+	return cents * MICROS_PER_CENT / micros;
+}
+
+/*
  * How much of `unbilled` calls at `micros` micro-dollars each can be
  * billed in whole cents: the most calls whose price is a whole number of
  * cents (at $0.001 a call: multiples of 10). Returns 0 with *calls and

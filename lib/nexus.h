@@ -53,7 +53,9 @@ uint64_t	 fnv1a(const void *, size_t);
 /* money.c: integer cents and micro-dollars; the overage price */
 void		 num_group(long long, char *, size_t);
 void		 money_format(long long, char *, size_t);
+#define PRICE_CALLS_MAX	1000000000000000LL	/* 10^15 calls: no overflow */
 int		 price_step(long long, long long *, long long *);
+long long	 price_calls(long long, long long);
 int		 overage_billable(long long, long long, long long *,
 		    long long *);
 int		 overage_describe(char *, size_t, long long, long long,

@@ -4,13 +4,15 @@
  * writes it. A row holds the calls admitted (api_calls), those past a soft
  * limit (overage_calls), those the overage ledger already covers
  * (overage_invoiced), and the terms of the user's plan for the period
- * with the revenue they make, which the admin pages sort on.
+ * with the revenue they make, which the admin pages sort on; and the
+ * user's spend cap for the period (cap_cents), past which overage is
+ * neither admitted nor billed.
  *
  * Every statement that creates a row takes the plan's terms from
- * eco_plans in the same statement, so a row is complete from its first
- * write, and every statement that changes a term or overage_calls sets
- * revenue_cents again (PERIOD_REVENUE, the one place the formula is
- * written).
+ * eco_plans and the cap from eco_users in the same statement, so a row is
+ * complete from its first write, and every statement that changes a
+ * term, the cap or overage_calls sets revenue_cents again
+ * (PERIOD_REVENUE, the one place the formula is written).
  */
 #include "config.h"
 
@@ -22,64 +24,99 @@
 #define STR(x)		#x
 #define XSTR(x)		STR(x)
 
+/*
+ * The overage calls a period bills: all of them, or no more than its cap
+ * pays for (price_calls() in SQL). A price of 0 bills nothing anyway.
+ */
+#define PERIOD_BILLABLE(overage_calls, micros, cap) \
+    "IF(" cap " IS NULL OR " micros " = 0, " overage_calls ", LEAST(" \
+    overage_calls ", " cap " * " XSTR(MICROS_PER_CENT) " DIV " micros "))"
 /* What a period earns: the plan's price and the overage in whole cents. */
-#define PERIOD_REVENUE(price, overage_calls, micros) \
-    "(" price " + " overage_calls " * " micros " DIV " XSTR(MICROS_PER_CENT) ")"
+#define PERIOD_REVENUE(price, overage_calls, micros, cap) \
+    "(" price " + " PERIOD_BILLABLE(overage_calls, micros, cap) " * " \
+    micros " DIV " XSTR(MICROS_PER_CENT) ")"
+#define R(col)	"eco_usage_records." col
+#define ROW_REVENUE	PERIOD_REVENUE(R("price_cents"), R("overage_calls"), \
+    R("overage_micros"), R("cap_cents"))
 
 /*
- * Admission of a hard-limited call: counts it only while api_calls is
- * under the limit. Affected rows: 1 when the row was created (the first
- * call), 2 when incremented, 0 when refused; LAST_INSERT_ID(expr) hands
- * back the count without a second query. Parameters: period, user, limit.
+ * Admission of a call under a hard limit (Free's, or a spend cap's):
+ * counts it only while api_calls is under the limit, with the calls past
+ * the allowance as overage. Affected rows: 1 when the row was created
+ * (the first call), 2 when incremented, 0 when refused, which is why the
+ * other columns are assigned first (ON DUPLICATE KEY UPDATE assigns left
+ * to right) and only when the call is admitted; LAST_INSERT_ID(expr)
+ * hands back the count without a second query. Parameters: period,
+ * allowance three times (the first call's overage, twice more in its
+ * revenue), user; limit, allowance, limit, limit.
  */
+#define ADMIT_FIRST_OVER	"(? < 1)"
 static const char *const sql_admit = "INSERT INTO eco_usage_records "
-    "(user_id, period, api_calls, plan_id, price_cents, overage_micros, "
-    "revenue_cents, updated_at) "
-    "SELECT u.id, FROM_UNIXTIME(?), 1, u.plan_id, p.price_cents, "
-    "p.overage_micros, p.price_cents, UTC_TIMESTAMP() "
+    "(user_id, period, api_calls, overage_calls, plan_id, price_cents, "
+    "overage_micros, cap_cents, revenue_cents, updated_at) "
+    "SELECT u.id, FROM_UNIXTIME(?), 1, " ADMIT_FIRST_OVER ", u.plan_id, "
+    "p.price_cents, p.overage_micros, u.spend_cap_cents, "
+    PERIOD_REVENUE("p.price_cents", ADMIT_FIRST_OVER, "p.overage_micros",
+    "u.spend_cap_cents") ", UTC_TIMESTAMP() "
     "FROM eco_users u JOIN eco_plans p ON p.id = u.plan_id WHERE u.id = ? "
-    "ON DUPLICATE KEY UPDATE eco_usage_records.api_calls = LAST_INSERT_ID("
-    "IF(eco_usage_records.api_calls < ?, eco_usage_records.api_calls + 1, "
-    "eco_usage_records.api_calls))";
+    "ON DUPLICATE KEY UPDATE "
+    R("overage_calls") " = IF(" R("api_calls") " < ?, "
+    "GREATEST(CAST(" R("api_calls") " AS SIGNED) + 1 - ?, 0), "
+    R("overage_calls") "), "
+    R("revenue_cents") " = IF(" R("api_calls") " < ?, " ROW_REVENUE ", "
+    R("revenue_cents") "), "
+    R("api_calls") " = LAST_INSERT_ID(IF(" R("api_calls") " < ?, "
+    R("api_calls") " + 1, " R("api_calls") "))";
 /* Parameters: user, period. */
 static const char *const sql_calls = "SELECT api_calls "
     "FROM eco_usage_records WHERE user_id = ? AND period = FROM_UNIXTIME(?)";
 /*
  * The batch writer's count of soft-limited calls. Parameters: period,
- * calls, overage, overage (for the revenue), user; calls, limit, limit.
+ * calls, overage, overage, overage (the last two for the revenue), user;
+ * calls, limit, limit.
  */
 static const char *const sql_count = "INSERT INTO eco_usage_records "
     "(user_id, period, api_calls, overage_calls, plan_id, price_cents, "
-    "overage_micros, revenue_cents, updated_at) "
+    "overage_micros, cap_cents, revenue_cents, updated_at) "
     "SELECT u.id, FROM_UNIXTIME(?), ?, ?, u.plan_id, p.price_cents, "
-    "p.overage_micros, "
-    PERIOD_REVENUE("p.price_cents", "?", "p.overage_micros") ", "
-    "UTC_TIMESTAMP() "
+    "p.overage_micros, u.spend_cap_cents, "
+    PERIOD_REVENUE("p.price_cents", "?", "p.overage_micros",
+    "u.spend_cap_cents") ", UTC_TIMESTAMP() "
     "FROM eco_users u JOIN eco_plans p ON p.id = u.plan_id WHERE u.id = ? "
     "ON DUPLICATE KEY UPDATE "
-    "eco_usage_records.api_calls = eco_usage_records.api_calls + ?, "
-    "eco_usage_records.overage_calls = IF(? < 0, 0, "
-    "GREATEST(CAST(eco_usage_records.api_calls AS SIGNED) - ?, 0)), "
-    "eco_usage_records.revenue_cents = "
-    PERIOD_REVENUE("eco_usage_records.price_cents",
-    "eco_usage_records.overage_calls", "eco_usage_records.overage_micros") ", "
-    "eco_usage_records.updated_at = UTC_TIMESTAMP()";
+    R("api_calls") " = " R("api_calls") " + ?, "
+    R("overage_calls") " = IF(? < 0, 0, "
+    "GREATEST(CAST(" R("api_calls") " AS SIGNED) - ?, 0)), "
+    R("revenue_cents") " = " ROW_REVENUE ", "
+    R("updated_at") " = UTC_TIMESTAMP()";
 /*
  * The plan's terms on a user's row, when the user is created and when the
  * plan changes. ON DUPLICATE KEY UPDATE assigns left to right, so the
- * revenue is computed from the new terms. Parameters: user, period, plan.
+ * revenue is computed from the new terms. Parameters: user, period, user,
+ * plan.
  */
 static const char *const sql_terms = "INSERT INTO eco_usage_records "
-    "(user_id, period, plan_id, price_cents, overage_micros, revenue_cents, "
-    "updated_at) "
+    "(user_id, period, plan_id, price_cents, overage_micros, cap_cents, "
+    "revenue_cents, updated_at) "
     "SELECT ?, FROM_UNIXTIME(?), id, price_cents, overage_micros, "
+    "(SELECT spend_cap_cents FROM eco_users WHERE id = ?), "
     "price_cents, UTC_TIMESTAMP() FROM eco_plans WHERE id = ? "
-    "ON DUPLICATE KEY UPDATE eco_usage_records.plan_id = VALUES(plan_id), "
-    "eco_usage_records.price_cents = VALUES(price_cents), "
-    "eco_usage_records.overage_micros = VALUES(overage_micros), "
-    "eco_usage_records.revenue_cents = "
-    PERIOD_REVENUE("eco_usage_records.price_cents",
-    "eco_usage_records.overage_calls", "eco_usage_records.overage_micros");
+    "ON DUPLICATE KEY UPDATE " R("plan_id") " = VALUES(plan_id), "
+    R("price_cents") " = VALUES(price_cents), "
+    R("overage_micros") " = VALUES(overage_micros), "
+    R("revenue_cents") " = " ROW_REVENUE;
+/*
+ * The user's spend cap on their row of the period, when it changes.
+ * Parameters: period, cap (NULL: none), user.
+ */
+static const char *const sql_cap = "INSERT INTO eco_usage_records "
+    "(user_id, period, plan_id, price_cents, overage_micros, cap_cents, "
+    "revenue_cents, updated_at) "
+    "SELECT u.id, FROM_UNIXTIME(?), u.plan_id, p.price_cents, "
+    "p.overage_micros, ?, p.price_cents, UTC_TIMESTAMP() "
+    "FROM eco_users u JOIN eco_plans p ON p.id = u.plan_id WHERE u.id = ? "
+    "ON DUPLICATE KEY UPDATE " R("cap_cents") " = VALUES(cap_cents), "
+    R("revenue_cents") " = " ROW_REVENUE;
 
 /*
  * Opening a period gives every user a row for it. A marker in
@@ -93,10 +130,10 @@ static const char *const sql_open_bound = "SELECT id FROM eco_users "
     "WHERE id > ? ORDER BY id LIMIT 1 OFFSET 999";
 /* Parameters: period, from (exclusive), to, to (NULL: the last), period. */
 static const char *const sql_open = "INSERT INTO eco_usage_records "
-    "(user_id, period, plan_id, price_cents, overage_micros, revenue_cents, "
-    "updated_at) "
+    "(user_id, period, plan_id, price_cents, overage_micros, cap_cents, "
+    "revenue_cents, updated_at) "
     "SELECT u.id, FROM_UNIXTIME(?), u.plan_id, p.price_cents, "
-    "p.overage_micros, p.price_cents, UTC_TIMESTAMP() "
+    "p.overage_micros, u.spend_cap_cents, p.price_cents, UTC_TIMESTAMP() "
     "FROM eco_users u JOIN eco_plans p ON p.id = u.plan_id "
     "WHERE u.id > ? AND (? IS NULL OR u.id <= ?) AND NOT EXISTS "
     "(SELECT 1 FROM eco_usage_records r WHERE r.user_id = u.id "
@@ -109,7 +146,8 @@ static const char *const sql_complete = "UPDATE eco_usage_records r "
     "JOIN eco_plans p ON p.id = u.plan_id "
     "SET r.price_cents = p.price_cents, r.overage_micros = p.overage_micros, "
     "r.revenue_cents = "
-    PERIOD_REVENUE("p.price_cents", "r.overage_calls", "p.overage_micros") ", "
+    PERIOD_REVENUE("p.price_cents", "r.overage_calls", "p.overage_micros",
+    "r.cap_cents") ", "
     "r.plan_id = u.plan_id "
     "WHERE r.period = FROM_UNIXTIME(?) AND r.plan_id IS NULL";
 static const char *const sql_mark = "INSERT INTO eco_periods "
@@ -119,15 +157,24 @@ static const char *const sql_mark = "INSERT INTO eco_periods "
 /*
  * Overage: the user-periods with calls past the allowance that no ledger
  * row covers yet, after (user, period), in one period or all (?, ?).
+ * Calls past what the period's cap pays for are never billed, however
+ * late the cap was set or lowered: the biller sees at most the allowance
+ * and those calls (PERIOD_BILLED) as the period's calls.
  */
+#define PERIOD_BILLED	"(p.monthly_calls + " PERIOD_BILLABLE( \
+    "GREATEST(CAST(r.api_calls AS SIGNED) - " \
+    "CAST(p.monthly_calls AS SIGNED), 0)", "p.overage_micros", \
+    "r.cap_cents") ")"
 static const char *const sql_unbilled = "SELECT r.user_id, "
-    "DATE_FORMAT(r.period, '%Y-%m-%d'), r.api_calls, r.overage_invoiced, "
-    "p.monthly_calls, p.overage_micros, COALESCE(u.stripe_customer_id, '') "
+    "DATE_FORMAT(r.period, '%Y-%m-%d'), " PERIOD_BILLED ", "
+    "r.overage_invoiced, p.monthly_calls, p.overage_micros, "
+    "COALESCE(u.stripe_customer_id, '') "
     "FROM eco_usage_records r "
     "JOIN eco_users u ON u.id = r.user_id "
     "JOIN eco_plans p ON p.id = u.plan_id "
     "WHERE p.overage_micros > 0 AND p.monthly_calls IS NOT NULL "
     "AND r.api_calls > p.monthly_calls + r.overage_invoiced "
+    "AND " PERIOD_BILLED " > p.monthly_calls + r.overage_invoiced "
     "AND (r.user_id, r.period) > (?, ?) AND (? IS NULL OR r.period = ?) "
     "ORDER BY r.user_id, r.period LIMIT " XSTR(PERIOD_UNBILLED_MAX);
 /* Moves the watermark, only from the value the caller read. */
@@ -139,19 +186,22 @@ static const char *const sql_invoice = "UPDATE eco_usage_records "
 static time_t	 ready_period = -1;
 
 /*
- * Counts a call of a hard-limited plan in user's period if the period's
- * count is under limit; *used gets the count (this call included when
- * admitted). Returns 1 admitted, 0 refused, -1 on a database error.
+ * Counts a call in user's period if the period's count is under limit (a
+ * hard-limited plan's, or the allowance and what a spend cap pays for),
+ * with the calls past allowance as overage; *used gets the count (this
+ * call included when admitted). Returns 1 admitted, 0 refused, -1 on a
+ * database error.
  */
 int
 period_admit(struct db *db, const char *user, time_t period, long long limit,
-    long long *used)
+    long long allowance, long long *used)
 {
-	struct dbp		 p[3] = { DBP_I(period), DBP_S(user),
-	    DBP_I(limit) };
+	struct dbp		 p[9] = { DBP_I(period), DBP_I(allowance),
+	    DBP_I(allowance), DBP_I(allowance), DBP_S(user), DBP_I(limit),
+	    DBP_I(allowance), DBP_I(limit), DBP_I(limit) };
 	unsigned long long	 affected, count;
 
-	if (db_exec_affected_id(db, sql_admit, p, 3, &affected, &count) == -1)
+	if (db_exec_affected_id(db, sql_admit, p, 9, &affected, &count) == -1)
 		return -1;
 	*used = affected == 1 ? 1 : (long long)count;
 	return affected != 0;
@@ -175,20 +225,34 @@ period_count(struct db *db, const char *user, time_t period, long long calls,
     long long limit)
 {
 	long long	 over = limit < 0 || calls < limit ? 0 : calls - limit;
-	struct dbp	 p[8] = { DBP_I(period), DBP_I(calls), DBP_I(over),
-	    DBP_I(over), DBP_S(user), DBP_I(calls), DBP_I(limit),
+	struct dbp	 p[9] = { DBP_I(period), DBP_I(calls), DBP_I(over),
+	    DBP_I(over), DBP_I(over), DBP_S(user), DBP_I(calls), DBP_I(limit),
 	    DBP_I(limit) };
 
-	return db_exec(db, sql_count, p, 8, NULL);
+	return db_exec(db, sql_count, p, 9, NULL);
 }
 
 /* Sets plan's terms on user's row of the period. Returns 0 or -1. */
 int
 period_terms(struct db *db, const char *user, time_t period, const char *plan)
 {
-	struct dbp	 p[3] = { DBP_S(user), DBP_I(period), DBP_S(plan) };
+	struct dbp	 p[4] = { DBP_S(user), DBP_I(period), DBP_S(user),
+	    DBP_S(plan) };
 
-	return db_exec(db, sql_terms, p, 3, NULL);
+	return db_exec(db, sql_terms, p, 4, NULL);
+}
+
+/*
+ * Sets the spend cap (cents; -1: none) on user's row of the period, in
+ * the caller's transaction. Returns 0 or -1.
+ */
+int
+period_cap(struct db *db, const char *user, time_t period, long long cap)
+{
+	struct dbp	 p[3] = { DBP_I(period),
+	    cap >= 0 ? DBP_I(cap) : DBP_NUL, DBP_S(user) };
+
+	return db_exec(db, sql_cap, p, 3, NULL);
 }
 
 /* Returns 1 when the period is marked opened, 0 when not, -1 on error. */

@@ -3,7 +3,10 @@
  *
  * Hard limits (Free) are decided in the database by one conditional
  * increment (period_admit), so that any number of workers admit exactly
- * the limit. Soft limits (Pro) and unlimited plans never refuse: their
+ * the limit. So is a soft limit under a spend cap: its limit is the
+ * allowance and the overage calls the cap pays for (price_calls), and
+ * the same increment counts the overage. Soft limits without a cap (Pro)
+ * and unlimited plans never refuse: their
  * calls are counted by the batched usage writer, and the figures in their
  * headers come from a per-worker table of counters: the period's count as
  * last read from the database (at most usage_refresh_ms old) plus this
@@ -87,17 +90,27 @@ counters_written(struct counters *cs, const char *user, time_t period,
 	pthread_mutex_unlock(&cs->mu);
 }
 
+/* Whether k's spend cap applies: its plan bills overage past a limit. */
 static int
-quota_hard(struct db *db, const struct apikey *k, time_t period,
-    struct quota *q)
+quota_capped(const struct apikey *k)
+{
+	return k->cap_cents >= 0 && !k->hard && k->limit >= 0 && k->micros > 0;
+}
+
+/*
+ * Admits the call in the database against q->limit, counting the calls
+ * past the plan's allowance (k->limit) as overage.
+ */
+static int
+quota_hard(struct db *db, const struct apikey *k, struct quota *q)
 {
 	int	 rc;
 
-	if (k->limit == 0) {
+	if (q->limit == 0) {
 		q->used = 0;
 		return 0;
 	}
-	if ((rc = period_admit(db, k->user_id, period, k->limit,
+	if ((rc = period_admit(db, k->user_id, q->period, q->limit, k->limit,
 	    &q->used)) == -1)
 		return -1;
 	q->admitted = q->counted = rc;
@@ -150,18 +163,24 @@ quota_admit(struct db *db, struct counters *cs, const struct apikey *k,
 	memset(q, 0, sizeof(*q));
 	q->limit = k->limit;
 	q->hard = k->hard;
+	q->cap_cents = -1;
 	q->period = period_start(now);
 	q->reset = period_end(now);
-	if (k->hard && k->limit >= 0) {
-		if (quota_hard(db, k, q->period, q) == -1)
+	if (quota_capped(k)) {
+		q->cap_cents = k->cap_cents;
+		q->limit += price_calls(k->cap_cents, k->micros);
+		q->hard = 1;
+	}
+	if (q->hard && q->limit >= 0) {
+		if (quota_hard(db, k, q) == -1)
 			return -1;
 	} else
 		quota_soft(db, cs, k, q->period, now_ms, q);
-	if (k->limit < 0) {
+	if (q->limit < 0) {
 		q->remaining = -1;
 		return 0;
 	}
-	q->remaining = q->used < k->limit ? k->limit - q->used : 0;
+	q->remaining = q->used < q->limit ? q->limit - q->used : 0;
 	q->overage = !k->hard && q->used > k->limit ? q->used - k->limit : 0;
 	return 0;
 }
