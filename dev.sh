@@ -24,7 +24,8 @@ PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libcurl4-openssl-dev libssl-dev check
 	mariadb-server mariadb-client nginx-light python3 curl wrk
 	libjs-chart.js chromium-headless-shell python3-websocket
-	galera-4 rsync iproute2)	# the cluster: rsync state transfer uses ss
+	galera-4 rsync iproute2	# the cluster: rsync state transfer uses ss
+	apache2 libapache2-mod-fcgid)	# NEXUS_FRONT=apache, apache-fcgid
 
 deps() {
 	local missing=() p

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "web.h"
 
 static volatile sig_atomic_t	 stopping;
+static int			 listen_fd = -1, null_fd = -1;	/* a worker's */
 static struct shm		*host_shm;	/* mapped before any fork */
 static pid_t			*children;
 static long long		 nchildren;
@@ -39,11 +41,23 @@ usage(void)
 	exit(2);
 }
 
+/*
+ * libfcgi looks for a pending shutdown just before accept(2): a signal in
+ * between would leave the worker there until SIGKILL (mod_fcgid sends
+ * SIGTERM once when it retires one). With this process's descriptor of
+ * the listening socket pointed at /dev/null, that accept(2) fails at once;
+ * the socket itself stays open for the other workers.
+ */
 static void
 worker_term(int sig)
 {
+	int	 saved = errno;
+
 	stopping = 1;
 	FCGX_ShutdownPending();
+	if (null_fd != -1)
+		dup2(null_fd, listen_fd);
+	errno = saved;
 }
 
 static void
@@ -173,10 +187,17 @@ worker_run(struct config *cfg, int fd)
 	FCGX_Request		 fr;
 	int			 rc;
 
+	listen_fd = fd;
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = worker_term;	/* no SA_RESTART: accept(2) must end */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/*
+	 * Apache's prefork MPM restarts by sending SIGHUP to its process
+	 * group, mod_fcgid's workers included: a clean stop, as for SIGTERM.
+	 */
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 

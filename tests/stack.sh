@@ -8,6 +8,13 @@
 #   tests/stack.sh db-stop DIR | db-start DIR
 #   tests/stack.sh workers-stop DIR | workers-start DIR
 #   tests/stack.sh stripe-stop DIR | stripe-start DIR   (the fake Stripe)
+#   tests/stack.sh worker-pids DIR                      (one a line)
+#
+# NEXUS_FRONT=apache puts a private Apache (conf/apache.conf, Debian's
+# apache2 and its modules) where nginx stands; NEXUS_FRONT=apache-fcgid
+# has Apache spawn the workers itself with mod_fcgid (conf/apache-fcgid.conf):
+# no supervisor, so workers-stop and workers-start stop and start Apache,
+# and the workers get this environment's NEXUS_* and secret variables.
 #
 # With CLUSTER=N (or --cluster N before the command) the database is an
 # N-node MariaDB Galera cluster and the workers are POOLS (2) pools, one
@@ -22,6 +29,9 @@ top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 
 die() { echo "stack: $*" >&2; exit 1; }
+
+# Who Apache's children (and mod_fcgid's workers) run as when started by root.
+APACHE_USER=${APACHE_USER:-www-data}
 
 # N (3) distinct free ports: all are held until each is picked, so the
 # kernel cannot hand out one twice.
@@ -141,8 +151,6 @@ write_config() {
 		db_password = nexus
 		db_name = nexus
 		migrations_dir = $top_srcdir/db
-		listen = $DIR/nexus.sock
-		workers = $WORKERS
 		spool_dir = $DIR/spool
 		runtime_dir = $DIR/run
 		jwt_secret = dev-jwt-secret-change-me-0123456789abcdef
@@ -151,9 +159,18 @@ write_config() {
 		stripe_api_base = http://127.0.0.1:$STRIPE_PORT
 		public_url = http://127.0.0.1:$HTTP_PORT
 	CONF
+	# mod_fcgid's workers take their socket on fd 0 and run as Apache's user.
+	if fcgid; then
+		mkdir -p "$DIR/run"
+		[ "$(id -u)" = 0 ] && chown "$APACHE_USER:" "$DIR/spool" "$DIR/run"
+	else
+		printf 'listen = %s\nworkers = %s\n' "$DIR/nexus.sock" "$WORKERS" \
+			>>"$DIR/nexus.conf"
+	fi
 }
 
 workers_start() {
+	if fcgid; then apache_start; return; fi
 	pid_alive "$DIR/workers.pid" && return 0
 	fcgi_start "$DIR" "$DIR/logs/workers.log"
 }
@@ -167,7 +184,31 @@ fcgi_start() {
 	wait_for "[ -S '$1/nexus.sock' ]" 20 "workers ($2)"
 }
 
-workers_stop() { stop_pid "$DIR/workers.pid" 40; }
+workers_stop() {
+	if fcgid; then apache_stop; return; fi
+	stop_pid "$DIR/workers.pid" 40
+}
+
+# The workers' pids: the supervisor's children, or the nexus.fcgi
+# processes under this stack's Apache (mod_fcgid's, under its own child).
+worker_pids() {
+	if ! fcgid; then
+		pgrep -P "$(cat "$DIR/workers.pid")"
+		return 0
+	fi
+	ps -e -o pid=,ppid=,comm= | awk -v top="$(cat "$DIR/apache/httpd.pid")" '
+		{ up[$1] = $2; name[$1] = $3 }
+		END {
+			for (p in name) {
+				if (name[p] != "nexus.fcgi")
+					continue
+				for (q = up[p]; q in up && q != top; q = up[q])
+					;
+				if (q == top)
+					print p
+			}
+		}'
+}
 
 nginx_start() {
 	pid_alive "$DIR/nginx/nginx.pid" && return 0
@@ -211,6 +252,86 @@ fcgi_pass() {
 
 nginx_stop() { stop_pid "$DIR/nginx/nginx.pid" 10; }
 
+fcgid() { [ "$FRONT" = apache-fcgid ]; }
+
+front_start() {
+	if [ "$FRONT" = nginx ]; then nginx_start; else apache_start; fi
+}
+
+front_stop() {
+	if [ "$FRONT" = nginx ]; then nginx_stop; else apache_stop; fi
+}
+
+# Apache (Debian's apache2) as a private instance on HTTP_PORT: a server
+# config of its own around conf/apache.conf, and conf/apache-fcgid.conf
+# when it spawns the workers.
+apache_start() {
+	pid_alive "$DIR/apache/httpd.pid" && return 0
+	mkdir -p "$DIR/apache/htdocs"
+	apache_conf >"$DIR/apache/httpd.conf"
+	apache2 -f "$DIR/apache/httpd.conf" -k start ||
+		die "apache2 failed: see $DIR/logs/apache-error.log"
+	wait_for "pid_alive '$DIR/apache/httpd.pid'" 10 \
+		"Apache ($DIR/logs/apache-error.log)"
+}
+
+# Apache stops its children first; mod_fcgid gives its workers 8 seconds.
+apache_stop() { stop_pid "$DIR/apache/httpd.pid" 30; }
+
+apache_conf() {
+	local mods="mpm_event authz_core mime alias dir env headers rewrite asis"
+	local m
+	fcgid && mods="$mods fcgid" || mods="$mods proxy proxy_fcgi"
+	for m in $mods; do
+		echo "LoadModule ${m}_module /usr/lib/apache2/modules/mod_$m.so"
+	done
+	cat <<-APACHE
+		ServerRoot "$DIR/apache"
+		PidFile "$DIR/apache/httpd.pid"
+		DefaultRuntimeDir "$DIR/apache"
+		ErrorLog "$DIR/logs/apache-error.log"
+		LogLevel warn
+		Listen 127.0.0.1:$HTTP_PORT
+		ServerName 127.0.0.1
+		DocumentRoot "$DIR/apache/htdocs"
+		TypesConfig /etc/mime.types
+		StartServers 1
+	APACHE
+	[ "$(id -u)" = 0 ] && printf 'User %s\nGroup %s\n' "$APACHE_USER" "$APACHE_USER"
+	if fcgid; then
+		printf 'FcgidIPCDir "%s"\nFcgidProcessTableFile "%s"\n' \
+			"$DIR/apache/fcgid" "$DIR/apache/fcgid.shm"
+		fcgid_conf
+	fi
+	apache_subst <"$top_srcdir/conf/apache.conf"
+}
+
+# The shipped files' @NAME@s for this stack, less their comments.
+apache_subst() {
+	sed -e '/^[[:space:]]*#/d' \
+		-e "s|@LISTEN@|127.0.0.1:$HTTP_PORT|" -e "s|@FCGI_SOCKET@|$DIR/nexus.sock|" \
+		-e "s|@WWW_ROOT@|$top_srcdir/www|" -e "s|@ERRORS_ROOT@|$top_srcdir/conf/errors|" \
+		-e "s|@FCGI_PROGRAM@|$top_builddir/cgi-bin/nexus.fcgi|" \
+		-e "s|@NEXUS_CONFIG@|$DIR/nexus.conf|"
+}
+
+# conf/apache-fcgid.conf for this stack: the workers get the variables a
+# supervisor's would inherit (NEXUS_*, the secrets), and retire after
+# NEXUS_FCGID_MAX_REQUESTS requests when that is set.
+fcgid_conf() {
+	local v
+	FCGID_ENV=$(for v in $(compgen -e | grep -E '^(NEXUS_|JWT_SECRET$|ADMIN_ECO_IDS$|CRON_SECRET$|STRIPE_)'); do
+		[ "$v" = NEXUS_CONFIG ] || printf '    InitialEnv "%s=%s" \\\n' "$v" "${!v}"
+	done) awk -v max="${NEXUS_FCGID_MAX_REQUESTS:-}" '
+		/InitialEnv NEXUS_CONFIG=/ && ENVIRON["FCGID_ENV"] != "" {
+			print
+			print ENVIRON["FCGID_ENV"]
+			next
+		}
+		/MaxRequestsPerProcess/ && max != "" { sub(/[0-9]+/, max) }
+		{ print }' "$top_srcdir/conf/apache-fcgid.conf" | apache_subst
+}
+
 # The fake Stripe (tests/fake_stripe.py) at the config's stripe_api_base.
 stripe_start() {
 	pid_alive "$DIR/stripe.pid" && return 0
@@ -225,17 +346,33 @@ stripe_stop() { stop_pid "$DIR/stripe.pid" 10; }
 
 load_env() {
 	[ -f "$DIR/env" ] && . "$DIR/env"
+	FRONT=${NEXUS_FRONT:-nginx}
 	return 0
+}
+
+front_check() {
+	case $FRONT in
+	nginx) ;;
+	apache | apache-fcgid)
+		! clustered || die "a cluster stack is behind nginx only"
+		command -v apache2 >/dev/null ||
+			die "no apache2: ./dev.sh deps installs it" ;;
+	*) die "NEXUS_FRONT is nginx, apache or apache-fcgid, not '$FRONT'" ;;
+	esac
 }
 
 start() {
 	mkdir -p "$DIR/logs" "$DIR/spool"
 	chmod 755 "$DIR"
-	local want=${CLUSTER:-}
+	local want=${CLUSTER:-} front=${NEXUS_FRONT:-}
 	load_env
 	[ -z "$want" ] || [ "$want" = "${CLUSTER:-0}" ] || [ ! -f "$DIR/env" ] ||
 		die "$DIR holds a stack with CLUSTER=${CLUSTER:-0}: stop it and remove $DIR first"
+	[ -z "$front" ] || [ "$front" = "$FRONT" ] || [ ! -f "$DIR/env" ] ||
+		die "$DIR holds a stack behind $FRONT: stop it and remove $DIR first"
 	CLUSTER=${CLUSTER:-0}
+	FRONT=${front:-$FRONT}
+	front_check
 	local ports
 	ports=($(free_ports))
 	HTTP_PORT=${HTTP_PORT:-${1:-0}}
@@ -252,20 +389,21 @@ start() {
 		NEXUS_CONFIG=$DIR/nexus.conf
 		NEXUS_URL=http://127.0.0.1:$HTTP_PORT
 		CLUSTER=$CLUSTER
+		NEXUS_FRONT=$FRONT
 	ENV
 	clustered && cluster_env >>"$DIR/env"
 	write_config
 	mode db_start cluster_db_start
 	NEXUS_CONFIG=$DIR/nexus.conf "$top_builddir/src/nexusctl" migrate >/dev/null
 	mode workers_start pools_start
-	nginx_start
+	front_start
 	stripe_start
 }
 
 stop() {
 	load_env
 	stripe_stop
-	nginx_stop
+	front_stop
 	mode workers_stop pools_stop
 	mode db_stop cluster_db_stop
 }
@@ -287,7 +425,7 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-[ $# -ge 2 ] || die "usage: stack.sh [--cluster N] start|stop|db-stop|db-start|workers-stop|workers-start|stripe-stop|stripe-start|status DIR [PORT] [WORKERS]
+[ $# -ge 2 ] || die "usage: stack.sh [--cluster N] start|stop|db-stop|db-start|workers-stop|workers-start|worker-pids|stripe-stop|stripe-start|status DIR [PORT] [WORKERS]
        stack.sh node-stop|node-start|node-kill|node-restart|pool-stop|pool-start|pool-kill DIR K"
 cmd=$1
 DIR=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -303,6 +441,7 @@ db-stop) load_env; mode db_stop cluster_db_stop ;;
 db-start) load_env; mode db_start cluster_db_start ;;
 workers-stop) load_env; mode workers_stop pools_stop ;;
 workers-start) load_env; mode workers_start pools_start ;;
+worker-pids) load_env; clustered && die "worker-pids is for one host"; worker_pids ;;
 stripe-stop) load_env; stripe_stop ;;
 stripe-start) load_env; stripe_start ;;
 status) load_env; clustered || die "status is for a cluster stack"; cluster_status ;;
