@@ -8,7 +8,6 @@
 #   tests/stack.sh db-stop DIR | db-start DIR
 #   tests/stack.sh workers-stop DIR | workers-start DIR
 #   tests/stack.sh stripe-stop DIR | stripe-start DIR   (the fake Stripe)
-#   tests/stack.sh worker-pids DIR                      (one a line)
 #
 # NEXUS_FRONT=apache puts a private Apache (conf/apache.conf, Debian's
 # apache2 and its modules) where nginx stands; NEXUS_FRONT=apache-fcgid
@@ -187,27 +186,6 @@ fcgi_start() {
 workers_stop() {
 	if fcgid; then apache_stop; return; fi
 	stop_pid "$DIR/workers.pid" 40
-}
-
-# The workers' pids: the supervisor's children, or the nexus.fcgi
-# processes under this stack's Apache (mod_fcgid's, under its own child).
-worker_pids() {
-	if ! fcgid; then
-		pgrep -P "$(cat "$DIR/workers.pid")"
-		return 0
-	fi
-	ps -e -o pid=,ppid=,comm= | awk -v top="$(cat "$DIR/apache/httpd.pid")" '
-		{ up[$1] = $2; name[$1] = $3 }
-		END {
-			for (p in name) {
-				if (name[p] != "nexus.fcgi")
-					continue
-				for (q = up[p]; q in up && q != top; q = up[q])
-					;
-				if (q == top)
-					print p
-			}
-		}'
 }
 
 nginx_start() {
@@ -425,7 +403,7 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-[ $# -ge 2 ] || die "usage: stack.sh [--cluster N] start|stop|db-stop|db-start|workers-stop|workers-start|worker-pids|stripe-stop|stripe-start|status DIR [PORT] [WORKERS]
+[ $# -ge 2 ] || die "usage: stack.sh [--cluster N] start|stop|db-stop|db-start|workers-stop|workers-start|stripe-stop|stripe-start|status DIR [PORT] [WORKERS]
        stack.sh node-stop|node-start|node-kill|node-restart|pool-stop|pool-start|pool-kill DIR K"
 cmd=$1
 DIR=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -441,7 +419,6 @@ db-stop) load_env; mode db_stop cluster_db_stop ;;
 db-start) load_env; mode db_start cluster_db_start ;;
 workers-stop) load_env; mode workers_stop pools_stop ;;
 workers-start) load_env; mode workers_start pools_start ;;
-worker-pids) load_env; clustered && die "worker-pids is for one host"; worker_pids ;;
 stripe-stop) load_env; stripe_stop ;;
 stripe-start) load_env; stripe_start ;;
 status) load_env; clustered || die "status is for a cluster stack"; cluster_status ;;
