@@ -273,7 +273,12 @@ apache_conf() {
 		ServerName 127.0.0.1
 		DocumentRoot "$DIR/apache/htdocs"
 		TypesConfig /etc/mime.types
+		# Threads for every client a test runs at once: an event MPM out
+		# of threads closes kept-alive connections under the clients.
 		StartServers 1
+		ThreadLimit 128
+		ThreadsPerChild 128
+		MaxRequestWorkers 256
 	APACHE
 	[ "$(id -u)" = 0 ] && printf 'User %s\nGroup %s\n' "$APACHE_USER" "$APACHE_USER"
 	if fcgid; then
