@@ -17,6 +17,15 @@ assert_error(struct http *r, long status, const char *code)
 	ck_assert(json_str(r->json, "error.message") != NULL);
 }
 
+static void
+assert_up(void)
+{
+	struct http	*r = http_get("/api/health", NULL);
+
+	ck_assert_int_eq(r->status, 200);
+	http_free(r);
+}
+
 START_TEST(health_ok)
 {
 	struct http	*r = http_get("/api/health", NULL);
@@ -75,10 +84,7 @@ START_TEST(huge_header_431)
 	assert_error(r, 431, "headers_too_large");
 	http_free(r);
 	free(h);
-	/* The worker and the web server are still up. */
-	r = http_get("/api/health", NULL);
-	ck_assert_int_eq(r->status, 200);
-	http_free(r);
+	assert_up();	/* the worker and the web server */
 }
 END_TEST
 
@@ -140,9 +146,7 @@ START_TEST(long_uri_414)
 	assert_error(r, 414, "uri_too_long");
 	http_free(r);
 	free(path);
-	r = http_get("/api/health", NULL);
-	ck_assert_int_eq(r->status, 200);
-	http_free(r);
+	assert_up();
 }
 END_TEST
 
@@ -156,9 +160,7 @@ START_TEST(workers_down_503)
 	assert_error(r, 503, "unavailable");
 	http_free(r);
 	stack("workers-start");
-	r = http_get("/api/health", NULL);
-	ck_assert_int_eq(r->status, 200);
-	http_free(r);
+	assert_up();
 }
 END_TEST
 

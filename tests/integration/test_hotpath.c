@@ -98,6 +98,16 @@ assert_key_refused(const char *key)
 }
 
 static void
+assert_no_spool(const char *when)
+{
+	char	 cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "ls '%s'/spool/*.spool >/dev/null 2>&1",
+	    getenv("NEXUS_TEST_DIR"));
+	ck_assert_msg(system(cmd) != 0, "spool files left %s", when);
+}
+
+static void
 restart_workers(void)
 {
 	stack("workers-stop");
@@ -365,7 +375,7 @@ END_TEST
 
 START_TEST(sigterm_flushes_everything)
 {
-	char		*user, *key, *h, cmd[1024];
+	char		*user, *key, *h;
 	struct load_res	 res[50];
 
 	setenv("NEXUS_FLUSH_INTERVAL_MS", "60000", 1);
@@ -380,9 +390,7 @@ START_TEST(sigterm_flushes_everything)
 	stack("workers-stop");					/* SIGTERM */
 	ck_assert_int_eq(test_db_int(sql_rows, p, 1), 50);
 	ck_assert_int_eq(test_db_int(sql_calls, p, 1), 50);
-	snprintf(cmd, sizeof(cmd), "ls '%s'/spool/*.spool >/dev/null 2>&1",
-	    getenv("NEXUS_TEST_DIR"));
-	ck_assert_msg(system(cmd) != 0, "spool files left after SIGTERM");
+	assert_no_spool("after SIGTERM");
 	unsetenv("NEXUS_FLUSH_INTERVAL_MS");
 	unsetenv("NEXUS_FLUSH_BATCH");
 	stack("workers-start");
@@ -598,7 +606,7 @@ END_TEST
 START_TEST(fcgid_retired_workers_flush)
 {
 	enum { PER = 50, N = 2 * PER };
-	char		*user, *key, *h, cmd[1024], max[16];
+	char		*user, *key, *h, max[16];
 	struct load_res	 res[N];
 
 	setenv("NEXUS_FLUSH_INTERVAL_MS", "60000", 1);
@@ -615,9 +623,7 @@ START_TEST(fcgid_retired_workers_flush)
 	ck_assert_int_eq(wait_db_int(sql_rows, p, 1, N, 15), N);
 	ck_assert_int_eq(test_db_int(sql_calls, p, 1), N);
 	assert_all_seen_stored(user, res, N);
-	snprintf(cmd, sizeof(cmd), "ls '%s'/spool/*.spool >/dev/null 2>&1",
-	    getenv("NEXUS_TEST_DIR"));
-	ck_assert_msg(system(cmd) != 0, "spool files left by retired workers");
+	assert_no_spool("by retired workers");
 	unsetenv("NEXUS_FLUSH_INTERVAL_MS");
 	unsetenv("NEXUS_FLUSH_BATCH");
 	unsetenv("NEXUS_FCGID_MAX_REQUESTS");
