@@ -96,6 +96,13 @@ up() {
 	# A .dev/ made before the portal lacks the sign-in links' address.
 	grep -q '^public_url' "$dev/nexus.conf" ||
 		echo "public_url = $NEXUS_URL" >>"$dev/nexus.conf"
+	# And one made before keys carried a MAC lacks the key secret.
+	if ! grep -q '^key_secret' "$dev/nexus.conf"; then
+		echo "key_secret = $(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+			>>"$dev/nexus.conf"
+		tests/stack.sh workers-stop "$dev"
+		tests/stack.sh workers-start "$dev"
+	fi
 	demo
 	local pro_jwt admin_jwt u
 	pro_jwt=$(ctl token create --user "$PRO_USER" --ttl 86400)

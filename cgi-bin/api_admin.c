@@ -27,23 +27,12 @@ money(long long cents)
 }
 
 static json_object *
-timestamp(time_t t)
-{
-	char	 s[32];
-
-	if (t == 0)
-		return NULL;
-	time_format(t, s, sizeof(s));
-	return json_object_new_string(s);
-}
-
-static json_object *
 period(time_t now)
 {
 	json_object	*o = json_object_new_object();
 
-	json_object_object_add(o, "start", timestamp(period_start(now)));
-	json_object_object_add(o, "end", timestamp(period_end(now)));
+	json_object_object_add(o, "start", json_time(period_start(now)));
+	json_object_object_add(o, "end", json_time(period_end(now)));
 	return o;
 }
 
@@ -59,8 +48,8 @@ user_json(const struct admin_user *u)
 	json_object_object_add(o, "overage_calls",
 	    json_object_new_int64(u->overage_calls));
 	json_object_object_add(o, "revenue", money(u->revenue_cents));
-	json_object_object_add(o, "created_at", timestamp(u->created));
-	json_object_object_add(o, "last_call_at", timestamp(u->last_call));
+	json_object_object_add(o, "created_at", json_time(u->created));
+	json_object_object_add(o, "last_call_at", json_time(u->last_call));
 	return o;
 }
 

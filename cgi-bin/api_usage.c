@@ -90,8 +90,9 @@ current_get(struct request *r, time_t now, struct usage_current *c)
 	}
 }
 
-static json_object *
-plan_json(const struct usage_plan *p)
+/* A plan's terms, as the usage API and the portal's settings give them. */
+json_object *
+usage_plan_json(const struct usage_plan *p)
 {
 	json_object	*o = json_object_new_object();
 
@@ -123,7 +124,7 @@ api_usage_current(struct request *r)
 	}
 	o = json_object_new_object();
 	add_str(o, "user_id", r->user_id);
-	json_object_object_add(o, "plan", plan_json(&c.plan));
+	json_object_object_add(o, "plan", usage_plan_json(&c.plan));
 	per = json_object_new_object();
 	add_time(per, "start", c.period_start);
 	add_time(per, "end", c.period_end);

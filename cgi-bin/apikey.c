@@ -1,12 +1,15 @@
 /*
  * The API-key path (AUTH_KEY), in the order a call takes it:
  *
- *   1. the key is authenticated (keycache.c: cached, rate-limited lookups);
- *   2. the call gets its usage event id (X-Request-Id);
- *   3. the plan's monthly quota admits or refuses it (quota.c);
- *   4. the rate-limit headers say where the quota stands;
- *   5. the handler runs (if admitted), the response is written;
- *   6. the call is recorded as a usage event (usage.c), refused or not.
+ *   1. the key is authenticated (keycache.c: its MAC, then a cached lookup);
+ *   2. room for its usage event is reserved in the spool (usage.c), or
+ *      the call is refused (503) before it is counted or served;
+ *   3. the call gets its usage event id (X-Request-Id);
+ *   4. the plan's monthly quota admits or refuses it (quota.c);
+ *   5. the rate-limit headers say where the quota stands;
+ *   6. the handler runs (if admitted), the response is written;
+ *   7. the call is recorded as a usage event in the room reserved for
+ *      it, refused or not.
  *
  * Headers: GitHub's X-RateLimit-Limit/-Remaining/-Used/-Reset (epoch
  * seconds), and the IETF draft's structured fields
@@ -19,6 +22,8 @@
 #include <string.h>
 
 #include "web.h"
+
+#define USAGE_RETRY_AFTER	5	/* seconds; the spool is out of room */
 
 /* The key from X-API-Key, else from Authorization: Bearer; or NULL. */
 static const char *
@@ -86,8 +91,8 @@ apikey_auth(struct request *r)
 	char		 id[EVENT_ID_LEN * 2 + 1];
 	int		 rc;
 
-	rc = key != NULL ? keycache_get(srv->keys, srv->db, key,
-	    r->start_us / 1000, &k) : KEY_INVALID;
+	rc = key != NULL ? keycache_get(srv->keys, srv->db, key, mono_ms(),
+	    (time_t)(r->start_us / 1000000), &k) : KEY_INVALID;
 	if (rc == KEY_INVALID) {
 		resp_header(r, "WWW-Authenticate", "Bearer realm=\"api\"");
 		resp_error(r, 401, "invalid_key",
@@ -98,6 +103,13 @@ apikey_auth(struct request *r)
 		resp_header(r, "Retry-After", "1");
 		resp_error(r, 503, "unavailable",
 		    "cannot check API keys right now; retry shortly");
+		return -1;
+	}
+	/* A call that cannot be recorded is not served: no 200 without its row. */
+	if (usage_reserve(srv->usage) == -1) {
+		resp_header(r, "Retry-After", "%d", USAGE_RETRY_AFTER);
+		resp_error(r, 503, "usage_unavailable",
+		    "cannot record usage right now; retry shortly");
 		return -1;
 	}
 
@@ -157,5 +169,7 @@ apikey_record(struct request *r)
 	 */
 	ev.count = r->quota.admitted && !r->quota.counted;
 	ev.limit = r->key.limit;
-	usage_record(r->srv->usage, &ev);
+	/* Its room was reserved by apikey_auth: this does not fail. */
+	if (usage_record(r->srv->usage, &ev) == -1)
+		log_warnx("a usage event was lost");
 }

@@ -185,6 +185,41 @@ req_query_int(struct request *r, const char *name, long long min,
 }
 
 /*
+ * Parses the request body as a JSON object of the n fields f (body.c)
+ * into v, to be freed with body_free(). Returns 0, or -1 after answering
+ * 400 (invalid_body, saying what is wrong) or 413.
+ */
+int
+req_body(struct request *r, const struct body_field *f, size_t n,
+    struct body_value *v)
+{
+	char	 err[256];
+	int	 rc;
+
+	if ((rc = body_parse(r->body, r->bodylen, f, n, v, err,
+	    sizeof(err))) == BODY_OK)
+		return 0;
+	body_free(v, n);
+	if (rc == BODY_TOO_LARGE)
+		resp_error(r, 413, "body_too_large", "%s", err);
+	else
+		resp_error(r, 400, "invalid_body", "%s", err);
+	return -1;
+}
+
+/* An RFC 3339 UTC time as JSON; NULL (JSON null) for 0, "never". */
+json_object *
+json_time(time_t t)
+{
+	char	 s[32];
+
+	if (t == 0)
+		return NULL;
+	time_format(t, s, sizeof(s));
+	return json_object_new_string(s);
+}
+
+/*
  * Adds a header. One that does not fit, or whose value has a control
  * character (a CR or LF would start another header), is not added and
  * breaks the response: resp_finish() turns it into a 500 rather than

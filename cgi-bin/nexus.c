@@ -5,18 +5,29 @@
  *
  * With a listen address (-s or "listen" in the config) it binds it and
  * runs as a small prefork supervisor: it starts the workers, restarts one
- * that dies, and passes SIGTERM on. Without one it is a single worker on
- * the socket it inherits as fd 0, as spawn-fcgi and Apache's mod_fcgid
- * start FastCGI programs.
+ * that dies (later and later if it keeps dying), and passes SIGTERM on.
+ * Without one it is a single worker on the socket it inherits as fd 0, as
+ * spawn-fcgi and Apache's mod_fcgid start FastCGI programs.
+ *
+ * A unix socket is the web server's only: mode 0660, group socket_group.
+ * Workers accept connections themselves, not through libfcgi, so that a
+ * connection whose client stalls is dropped after request_timeout_ms
+ * instead of holding a worker for ever.
  */
 #include "config.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +38,22 @@
 
 #include "web.h"
 
+#define BACKOFF_MIN_MS	250	/* a worker that died young: first wait */
+#define BACKOFF_MAX_MS	30000
+#define WORKER_STABLE_MS 10000	/* lived this long: restarted at once */
+
+/* A worker slot of the supervisor. */
+struct child {
+	pid_t		 pid;		/* 0: none */
+	int64_t		 born;		/* mono_ms() */
+	int64_t		 delay;		/* wait before the next restart */
+	int64_t		 due;		/* restart then; 0: none pending */
+};
+
 static volatile sig_atomic_t	 stopping;
 static int			 listen_fd = -1, null_fd = -1;	/* a worker's */
 static struct shm		*host_shm;	/* mapped before any fork */
-static pid_t			*children;
+static struct child		*children;
 static long long		 nchildren;
 
 static void
@@ -42,7 +65,7 @@ usage(void)
 }
 
 /*
- * libfcgi looks for a pending shutdown just before accept(2): a signal in
+ * The accept loop looks at stopping just before accept(2): a signal in
  * between would leave the worker there until SIGKILL (mod_fcgid sends
  * SIGTERM once when it retires one). With this process's descriptor of
  * the listening socket pointed at /dev/null, that accept(2) fails at once;
@@ -67,8 +90,8 @@ supervisor_term(int sig)
 
 	stopping = 1;
 	for (i = 0; i < nchildren; i++)
-		if (children[i] > 0)
-			kill(children[i], SIGTERM);
+		if (children[i].pid > 0)
+			kill(children[i].pid, SIGTERM);
 }
 
 /* The client's address: REMOTE_ADDR, or the proxy's X-Forwarded-For hop. */
@@ -102,7 +125,9 @@ request_read(struct request *r, FCGX_Request *fr)
 	long long		 len = 0;
 	int			 rc;
 
-	r->method = req_param(r, "REQUEST_METHOD");
+	/* Never NULL from here on, whatever the answer. */
+	if ((r->method = req_param(r, "REQUEST_METHOD")) == NULL)
+		r->method = "";
 	uri = req_param(r, "REQUEST_URI");
 	r->remote = remote_addr(r);
 	if (http_params_size(r->envp) > (size_t)cfg->max_headers) {
@@ -110,8 +135,7 @@ request_read(struct request *r, FCGX_Request *fr)
 		    "request headers exceed %lld bytes", cfg->max_headers);
 		return -1;
 	}
-	if (r->method == NULL || uri == NULL) {
-		r->method = "";
+	if (*r->method == '\0' || uri == NULL) {
 		resp_error(r, 400, "bad_request", "not an HTTP request");
 		return -1;
 	}
@@ -179,13 +203,42 @@ serve(struct server *srv, FCGX_Request *fr)
 	req_free(&r);
 }
 
+/*
+ * Accepts a connection on lfd, its reads and writes bounded by timeout_ms
+ * each: libfcgi reads without a timeout of its own. Returns it, or -1
+ * with errno set.
+ */
+static int
+conn_accept(int lfd, long long timeout_ms)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	struct timeval		 tv;
+	int			 fd, on = 1;
+
+	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC)) ==
+	    -1)
+		return -1;
+	tv.tv_sec = (time_t)(timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1) {
+		log_warnx("setsockopt: %s", strerror(errno));
+		close(fd);
+		errno = ECONNABORTED;
+		return -1;
+	}
+	if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	return fd;
+}
+
 static int
 worker_run(struct config *cfg, int fd)
 {
 	struct server		 srv;
 	struct sigaction	 sa;
 	FCGX_Request		 fr;
-	int			 rc;
 
 	listen_fd = fd;
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -212,8 +265,7 @@ worker_run(struct config *cfg, int fd)
 		return 1;
 	}
 	srv.db = db_open(cfg);
-	srv.keys = keycache_new((size_t)cfg->key_cache_size, cfg->key_cache_ttl,
-	    cfg->key_lookup_rate);
+	srv.keys = keycache_new(cfg, srv.db, srv.shm);
 	srv.counters = counters_new((size_t)cfg->key_cache_size,
 	    cfg->usage_refresh_ms);
 	if ((srv.usage = usage_start(cfg, srv.counters)) == NULL) {
@@ -223,20 +275,32 @@ worker_run(struct config *cfg, int fd)
 	token_init(cfg);	/* a bad JWT key shows in the log now */
 	srv.admins = admins_new(cfg->admin_ids);
 
-	if (FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_warnx("FCGX_InitRequest failed");
-		return 1;
-	}
+	/*
+	 * libfcgi gets no listening socket (-1): it reads a request from the
+	 * connection put in fr.ipcFd (kept, not closed, by FCGX_Accept_r's
+	 * finishing of the last request), and when it drops one (a protocol
+	 * error, a timeout) it fails instead of accepting without bounds.
+	 */
+	FCGX_InitRequest(&fr, -1, 0);
 	log_info("worker ready");
 	while (!stopping) {
-		if ((rc = FCGX_Accept_r(&fr)) < 0) {
-			if (rc == -EINTR && !stopping)
-				continue;
-			break;
+		if (fr.ipcFd < 0) {
+			if ((fr.ipcFd = conn_accept(fd,
+			    cfg->request_timeout_ms)) == -1) {
+				if (errno == EINTR || errno == ECONNABORTED ||
+				    errno == EPROTO)
+					continue;
+				if (!stopping)	/* else see worker_term() */
+					log_warnx("accept: %s", strerror(errno));
+				break;
+			}
+			fr.keepConnection = 1;
 		}
+		if (FCGX_Accept_r(&fr) < 0)
+			continue;	/* dropped: a bad or stalled client */
 		serve(&srv, &fr);
 	}
-	FCGX_Free(&fr, 0);
+	FCGX_Free(&fr, 1);
 	usage_stop(srv.usage);
 	counters_free(srv.counters);
 	keycache_free(srv.keys);
@@ -269,6 +333,48 @@ spawn(struct config *cfg, int fd)
 	return pid;
 }
 
+/* Arms SIGALRM in ms, and every 100 ms after until disarmed (ms 0). */
+static void
+timer_ms(int64_t ms)
+{
+	struct itimerval	 it;
+
+	memset(&it, 0, sizeof(it));
+	if (ms > 0) {
+		it.it_value.tv_sec = (time_t)(ms / 1000);
+		it.it_value.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		it.it_interval.tv_usec = 100000;	/* should one be missed */
+	}
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/*
+ * Schedules the restart of slot c's worker, dead at now: at once if it
+ * had lived WORKER_STABLE_MS, else after a wait that doubles each time up
+ * to BACKOFF_MAX_MS, so that a worker that dies young does not spin.
+ */
+static void
+child_died(struct child *c, int64_t now)
+{
+	if (now - c->born >= WORKER_STABLE_MS)
+		c->delay = 0;
+	else if (c->delay == 0)
+		c->delay = BACKOFF_MIN_MS;
+	else if ((c->delay *= 2) > BACKOFF_MAX_MS)
+		c->delay = BACKOFF_MAX_MS;
+	c->pid = 0;
+	c->due = now + c->delay;
+}
+
+static void
+child_start(struct config *cfg, int fd, struct child *c)
+{
+	c->due = 0;
+	c->born = mono_ms();
+	if ((c->pid = spawn(cfg, fd)) == -1)
+		child_died(c, c->born);
+}
+
 /*
  * Keeps cfg->workers workers running until SIGTERM, then waits for them to
  * finish what they are doing (re-sending SIGTERM to one caught between its
@@ -278,6 +384,7 @@ static int
 supervise(struct config *cfg, int fd)
 {
 	struct sigaction	 sa;
+	struct timespec		 ts;
 	long long		 i;
 	int			 status, waited = 0;
 	pid_t			 pid;
@@ -291,45 +398,109 @@ supervise(struct config *cfg, int fd)
 	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
 	for (i = 0; i < nchildren; i++)
-		children[i] = spawn(cfg, fd);
+		child_start(cfg, fd, &children[i]);
 	log_info("supervising %lld workers", nchildren);
 	for (;;) {
-		long long live = 0;
+		int64_t		 now = mono_ms(), next = 0;
+		long long	 live = 0;
 
-		for (i = 0; i < nchildren; i++)
-			live += children[i] > 0;
-		if (live == 0)
+		for (i = 0; i < nchildren; i++) {
+			struct child *c = &children[i];
+
+			if (stopping)
+				c->due = 0;
+			else if (c->due > 0 && c->due <= now)
+				child_start(cfg, fd, c);
+			if (c->due > 0 && (next == 0 || c->due < next))
+				next = c->due;
+			live += c->pid > 0;
+		}
+		if (live == 0 && next == 0)
 			break;
+		if (live == 0) {	/* only restarts to wait for */
+			ts.tv_sec = (time_t)((next - now) / 1000);
+			ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		if (stopping)
 			alarm(1);
+		else if (next > 0)
+			timer_ms(next - now);
 		pid = waitpid(-1, &status, 0);
+		if (!stopping && next > 0)
+			timer_ms(0);
 		if (pid == -1) {
 			if (errno != EINTR)
 				break;
 			if (stopping && ++waited > 30) {
 				for (i = 0; i < nchildren; i++)
-					if (children[i] > 0)
-						kill(children[i], SIGKILL);
+					if (children[i].pid > 0)
+						kill(children[i].pid, SIGKILL);
 			} else if (stopping)
 				supervisor_term(SIGTERM);
 			continue;
 		}
 		for (i = 0; i < nchildren; i++) {
-			if (children[i] != pid)
+			struct child *c = &children[i];
+
+			if (c->pid != pid)
 				continue;
-			children[i] = 0;
+			c->pid = 0;
 			if (stopping)
 				break;
-			log_warnx("worker %ld exited (%s %d); restarting",
-			    (long)pid, WIFSIGNALED(status) ? "signal" : "status",
-			    WIFSIGNALED(status) ? WTERMSIG(status) :
-			    WEXITSTATUS(status));
-			sleep(WIFEXITED(status) && WEXITSTATUS(status) != 0);
-			children[i] = spawn(cfg, fd);
+			child_died(c, mono_ms());
+			log_warnx("worker %ld exited (%s %d); restarting in "
+			    "%lld ms", (long)pid, WIFSIGNALED(status) ?
+			    "signal" : "status", WIFSIGNALED(status) ?
+			    WTERMSIG(status) : WEXITSTATUS(status),
+			    (long long)c->delay);
 		}
 	}
 	free(children);
 	return 0;
+}
+
+/*
+ * Binds the unix socket at path for the web server: mode 0660, group
+ * socket_group. It is made under a umask that leaves it 0600 until its
+ * group is set, so that it is never open wider than that. Returns the
+ * listening socket, or -1 (logged).
+ */
+static int
+socket_open(const struct config *cfg, const char *path)
+{
+	struct group	*gr;
+	long long	 gid = -1;
+	mode_t		 mask;
+	int		 fd;
+
+	if (cfg->socket_group != NULL) {
+		if ((gr = getgrnam(cfg->socket_group)) != NULL)
+			gid = gr->gr_gid;
+		else if (parse_int(cfg->socket_group, 0, INT32_MAX, &gid) ==
+		    -1) {
+			log_warnx("socket_group %s: no such group",
+			    cfg->socket_group);
+			return -1;
+		}
+	}
+	unlink(path);
+	mask = umask(0177);
+	fd = FCGX_OpenSocket(path, 1024);
+	umask(mask);
+	if (fd < 0) {
+		log_warnx("cannot listen on %s", path);
+		return -1;
+	}
+	if ((gid != -1 && chown(path, (uid_t)-1, (gid_t)gid) == -1) ||
+	    chmod(path, 0660) == -1) {
+		log_warnx("%s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
 }
 
 int
@@ -394,15 +565,17 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return rc;
 	}
-	if (listen_on[0] == '/')
-		unlink(listen_on);
-	if ((fd = FCGX_OpenSocket(listen_on, 1024)) < 0) {
-		log_warnx("cannot listen on %s", listen_on);
+	/* Workers would only refuse to start, one after the other. */
+	if (spool_dir_check(cfg.spool_dir) == -1) {
+		log_warnx("spool_dir is unsafe: not starting");
 		return 1;
 	}
-	/* The web server runs as another user: let it connect. */
 	if (listen_on[0] == '/')
-		chmod(listen_on, 0666);
+		fd = socket_open(&cfg, listen_on);
+	else if ((fd = FCGX_OpenSocket(listen_on, 1024)) < 0)
+		log_warnx("cannot listen on %s", listen_on);
+	if (fd < 0)
+		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	rc = supervise(&cfg, fd);
 	if (listen_on[0] == '/')

@@ -100,6 +100,9 @@ int		 req_query(const struct request *, const char *, char *,
 		    size_t);
 int		 req_query_int(struct request *, const char *, long long,
 		    long long, long long, long long *);
+int		 req_body(struct request *, const struct body_field *, size_t,
+		    struct body_value *);
+json_object	*json_time(time_t);
 void		 resp_header(struct request *, const char *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 void		 resp_json(struct request *, int, json_object *);
@@ -113,6 +116,7 @@ int		 http_path_from_uri(const char *, char *, size_t,
 		    const char **);
 
 /* api_usage.c */
+json_object	*usage_plan_json(const struct usage_plan *);
 void		 api_usage_current(struct request *);
 void		 api_usage_history(struct request *);
 void		 api_usage_endpoints(struct request *);
@@ -136,6 +140,16 @@ const char	*req_path_param(const struct request *, const char *);
 /* apikey.c */
 int		 apikey_auth(struct request *);
 void		 apikey_record(struct request *);
+
+/* api_keys.c */
+void		 api_keys_list(struct request *);
+void		 api_keys_create(struct request *);
+void		 api_keys_rotate(struct request *);
+void		 api_keys_revoke(struct request *);
+
+/* api_portal.c */
+void		 api_portal_config(struct request *);
+void		 api_me(struct request *);
 
 /* api_secure.c */
 void		 api_ping(struct request *);

@@ -32,14 +32,34 @@ int		 user_set_plan(struct db *, const char *, const char *);
 int		 user_list(struct db *, int (*)(void *, const struct user *),
 		    void *);
 int		 plan_exists(struct db *, const char *);
+struct usage_plan;		/* usage.h */
+int		 plan_list(struct db *, struct usage_plan *, size_t);
 
-/* keys.c */
+/*
+ * keyfmt.c: what a key looks like. "nx_live_", 32 random base62 and 11
+ * base62 of a MAC of the rest under key_secret (a key made before MACs:
+ * 43 random). Only SHA-256 of the whole key is stored.
+ */
 #define KEY_PREFIX	"nx_live_"
-#define KEY_RANDOM	43		/* base62: 256 bits */
-#define KEY_LEN		(sizeof(KEY_PREFIX) - 1 + KEY_RANDOM)
+#define KEY_BODY	43		/* base62 after the prefix */
+#define KEY_RANDOM	32		/* of which random: 190 bits */
+#define KEY_MAC		11		/* then 64 bits of HMAC-SHA256 */
+#define KEY_LEN		(sizeof(KEY_PREFIX) - 1 + KEY_BODY)
 #define KEY_DISPLAY	12		/* "nx_live_AbCd" */
 #define KEY_HASH_LEN	32		/* SHA-256 */
-#define KEY_NAME_MAX	100
+#define KEY_NAME_MAX	100		/* characters */
+#define KEY_NAME_BYTES	(KEY_NAME_MAX * 4)	/* of UTF-8 */
+#define KEY_SECRET_MIN	32		/* bytes of key_secret */
+#define KEY_EXPIRY_DAYS	3650		/* an expiry at most this far ahead */
+int		 key_format_valid(const char *);
+void		 key_hash(const char *, unsigned char[KEY_HASH_LEN]);
+const char	*key_secret_problem(const char *);
+int		 key_generate(const char *, char[KEY_LEN + 1]);
+int		 key_mac_valid(const char *, const char *);
+const char	*key_name_problem(const char *, size_t);
+const char	*key_expiry_problem(time_t, time_t);
+
+/* keys.c: API keys in the database */
 struct apikey {
 	unsigned long long id;
 	char		 user_id[USER_ID_MAX + 1];
@@ -51,36 +71,60 @@ struct apikey {
 };
 struct keyinfo {
 	unsigned long long id;
+	char		 user_id[USER_ID_MAX + 1];
 	char		 prefix[KEY_DISPLAY + 1];
-	char		 name[KEY_NAME_MAX + 1];
-	time_t		 created, last_used, expires, revoked;	/* 0: never */
+	char		 name[KEY_NAME_BYTES + 1];	/* "": none */
+	time_t		 created, last_used, expires, revoked, rotated;	/* 0: never */
+	int		 expired;	/* by the database's clock, when read */
+	unsigned char	 hash[KEY_HASH_LEN];
 };
-/* What key_create, key_revoke and key_rotate return besides 0. */
+/* Who changes keys, and under which rules (key_create, _revoke, _rotate). */
+struct key_op {
+	const char	*secret;	/* key_secret: the MAC of new keys */
+	const char	*actor;		/* for the audit log: a user id, "nexusctl" */
+	const char	*owner;		/* only this user's keys; NULL: any key */
+	const char	*remote;	/* the client's address, or NULL */
+	long long	 max_live;	/* live keys a user may hold; 0: no limit */
+};
+/* What the key functions return besides 0. */
 enum key_err {
 	KEY_ERR_DB = -1,
 	KEY_ERR_NOUSER = -2,	/* no such user to give a key to */
-	KEY_ERR_NOKEY = -3,	/* no such key (to revoke: no such live key) */
-	KEY_ERR_REVOKED = -4	/* the key to rotate is revoked */
+	KEY_ERR_NOKEY = -3,	/* no such key (of op->owner) */
+	KEY_ERR_REVOKED = -4,	/* the key is revoked */
+	KEY_ERR_EXPIRED = -5,	/* the key to rotate has expired */
+	KEY_ERR_ROTATED = -6,	/* the key to rotate was rotated already */
+	KEY_ERR_LIMIT = -7,	/* the user holds op->max_live live keys */
+	KEY_ERR_NOSECRET = -8	/* no usable key_secret: no new keys */
 };
-int		 key_format_valid(const char *);
-void		 key_hash(const char *, unsigned char[KEY_HASH_LEN]);
-int		 key_create(struct db *, const char *, const char *, time_t,
-		    char[KEY_LEN + 1], unsigned long long *);
+const char	*key_state(const struct keyinfo *, time_t);
+const char	*key_strerror(int);
+int		 key_create(struct db *, const struct key_op *, const char *,
+		    const char *, time_t, char[KEY_LEN + 1], struct keyinfo *);
+int		 key_revoke(struct db *, const struct key_op *,
+		    unsigned long long, struct keyinfo *);
+int		 key_rotate(struct db *, const struct key_op *,
+		    unsigned long long, long long, char[KEY_LEN + 1],
+		    struct keyinfo *, struct keyinfo *);
+int		 key_list(struct db *, const char *, long long,
+		    int (*)(void *, const struct keyinfo *), void *);
 int		 key_lookup(struct db *, const unsigned char[KEY_HASH_LEN],
 		    struct apikey *);
-int		 key_list(struct db *, const char *,
-		    int (*)(void *, const struct keyinfo *), void *);
-int		 key_revoke(struct db *, unsigned long long);
-int		 key_rotate(struct db *, unsigned long long, long long,
-		    char[KEY_LEN + 1], unsigned long long *);
+int		 key_legacy(struct db *, unsigned long long,
+		    void (*)(void *, const unsigned char *, unsigned long long),
+		    void *);
 
-/* keycache.c */
+/*
+ * keycache.c: the per-worker key cache. keycache_get takes the monotonic
+ * clock (for its TTLs) and the wall clock (for keys' expiry dates).
+ */
 enum key_result { KEY_OK, KEY_INVALID, KEY_UNAVAILABLE };
 struct keycache;
-struct keycache	*keycache_new(size_t, long long, long long);
+struct keycache	*keycache_new(const struct config *, struct db *,
+		    struct shm *);
 void		 keycache_free(struct keycache *);
 int		 keycache_get(struct keycache *, struct db *, const char *,
-		    int64_t, struct apikey *);
+		    int64_t, time_t, struct apikey *);
 
 /* quota.c */
 struct quota {

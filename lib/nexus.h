@@ -34,6 +34,7 @@ int		 xasprintf(char **, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 size_t		 strlcpy_(char *, const char *, size_t);
 int		 parse_int(const char *, long long, long long, long long *);
+size_t		 utf8_decode(const unsigned char *, size_t, uint32_t *);
 int		 ct_equal(const char *, const char *);
 int		 random_bytes(void *, size_t);
 int		 random_base62(char *, size_t);
@@ -88,8 +89,11 @@ struct config {
 	char	*migrations_dir;
 
 	char	*listen;		/* unix socket path or host:port */
+	char	*socket_group;		/* the web server's: may connect */
+	long long request_timeout_ms;	/* a stalled connection is dropped */
 	long long workers;
 	char	*spool_dir;
+	long long spool_max_bytes;	/* then API-key calls get 503 */
 	long long flush_interval_ms;
 	long long flush_batch;
 	long long max_body;
@@ -99,6 +103,8 @@ struct config {
 	long long key_cache_ttl;	/* seconds a key lookup is trusted */
 	long long key_cache_size;
 	long long key_lookup_rate;	/* uncached key lookups a second */
+	char	*key_secret;		/* the MAC of new keys (keys.c) */
+	long long max_keys_per_user;	/* live keys a user may hold */
 	long long usage_refresh_ms;
 
 	char	*jwt_secret;
@@ -207,7 +213,7 @@ int		 multirow_exec(struct db *, const struct multirow *,
 		    const struct dbp *, size_t, unsigned long long *);
 
 /*
- * shm.c: the host's shared region (counters, key generation, refusal
+ * shm.c: the host's shared region (counters, key changes, refusal
  * marks, token buckets), a named mapping that every worker opens.
  */
 #define SHM_COUNTERS		128
@@ -218,6 +224,7 @@ int		 multirow_exec(struct db *, const struct multirow *,
 #define SHM_GAUGES		8
 #define SHM_MARKS		16384
 #define SHM_BUCKETS		1024
+#define SHM_KEY_CHANGES		256
 struct shm;
 struct shm_route_stats {
 	uint64_t	 status[SHM_STATUS_CLASSES];
@@ -226,10 +233,14 @@ struct shm_route_stats {
 };
 extern const unsigned int shm_latency_le[SHM_LATENCY_BUCKETS];
 struct shm	*shm_open_host(const char *);
+struct shm	*shm_open_existing(const char *);
 void		 shm_close(struct shm *);
 int		 shm_named(const struct shm *);
 uint64_t	 shm_keys_generation(const struct shm *);
+void		 shm_keys_changed(struct shm *, const unsigned char *);
 void		 shm_keys_bump(struct shm *);
+int		 shm_keys_since(const struct shm *, uint64_t *,
+		    void (*)(void *, uint64_t), void *);
 void		 shm_mark_refused(struct shm *, const char *, time_t,
 		    long long);
 int		 shm_is_refused(struct shm *, const char *, time_t,
@@ -252,6 +263,27 @@ void		 shm_workers_each(const struct shm *,
 /* migrate.c */
 int		 migrate_apply(struct db *, const char *,
 		    void (*)(int, const char *));
+
+/* body.c: JSON request bodies, checked against a table of fields */
+#define BODY_MAX	8192	/* bytes */
+#define BODY_DEPTH	8	/* arrays and objects, the body's included */
+#define BODY_FIELDS	8	/* in one table */
+enum body_type { BODY_STR, BODY_INT, BODY_BOOL };
+struct body_field {
+	const char	*name;
+	enum body_type	 type;
+	long long	 min, max;	/* BODY_INT: its range */
+};
+struct body_value {
+	int		 set;		/* given, and not null */
+	char		*s;		/* BODY_STR: UTF-8, no NUL */
+	size_t		 len;
+	long long	 i;		/* BODY_INT; BODY_BOOL: 0 or 1 */
+};
+enum body_result { BODY_OK = 0, BODY_INVALID = -1, BODY_TOO_LARGE = -2 };
+int		 body_parse(const char *, size_t, const struct body_field *,
+		    size_t, struct body_value *, char *, size_t);
+void		 body_free(struct body_value *, size_t);
 
 /* audit.c */
 int		 audit_log(struct db *, const char *, const char *,

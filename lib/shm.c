@@ -7,8 +7,11 @@
  * usable.
  *
  * It holds what the workers of a host must agree on at once:
- *  - the key generation: bumped when a key is revoked or a plan changes on
- *    this host; a worker that sees it move drops its key cache;
+ *  - the key changes: a ring of the last SHM_KEY_CHANGES keys revoked or
+ *    rotated on this host (8 bytes of each key's hash), numbered; a worker
+ *    that sees the number move drops those keys from its cache, and all
+ *    of them after a change of every key (a plan's) or when it fell
+ *    more than the ring behind;
  *  - refusal marks: "user U was refused at limit L in period P", so that
  *    a hard-limited user past the limit is refused without a database
  *    round trip until the period ends or the terms change;
@@ -45,8 +48,8 @@
 #include "nexus.h"
 
 #define SHM_MAGIC	"nexus-shm"
-#define SHM_VERSION	1
-#define SHM_FILE	"nexus-v1.shm"
+#define SHM_VERSION	2
+#define SHM_FILE	"nexus-v2.shm"
 
 struct shm_mark {
 	_Atomic uint32_t	 seq;
@@ -74,11 +77,18 @@ struct shm_worker {
 	_Atomic int64_t		 gauge[SHM_GAUGES];
 };
 
+/* A key change: its number + 1 (0: never written) and the key, 0: all. */
+struct shm_key_change {
+	_Atomic uint64_t	 seq;
+	_Atomic uint64_t	 key;
+};
+
 struct shm_region {
 	char			 magic[16];
 	uint32_t		 version;
 	uint32_t		 size;
-	_Atomic uint64_t	 keys_gen;
+	_Atomic uint64_t	 keys_gen;	/* key changes so far */
+	struct shm_key_change	 key_change[SHM_KEY_CHANGES];
 	_Atomic uint64_t	 counter[SHM_COUNTERS];
 	struct shm_route	 route[SHM_ROUTES];
 	struct shm_worker	 worker[SHM_WORKERS];
@@ -114,12 +124,13 @@ name_hash(const char *s)
 }
 
 /*
- * Opens (creating it if need be) the mapping in dir, or a private one if
- * dir is NULL. Returns NULL when the file cannot be used: it is not ours,
- * not a regular file, or a link (logged).
+ * Opens the mapping in dir (creating it if need be, with create), or a
+ * private one if dir is NULL. Returns NULL when the file cannot be used:
+ * it is not ours, not a regular file, or a link (logged); or, without
+ * create, when there is none of this layout (not logged when missing).
  */
-struct shm *
-shm_open_host(const char *dir)
+static struct shm *
+shm_map(const char *dir, int create)
 {
 	struct shm	*s;
 	struct stat	 st;
@@ -133,10 +144,11 @@ shm_open_host(const char *dir)
 			log_warnx("runtime_dir too long");
 			return NULL;
 		}
-		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
+		fd = open(path, O_RDWR | (create ? O_CREAT : 0) | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
 		if (fd == -1) {
-			log_warnx("%s: %s", path, strerror(errno));
+			if (create || errno != ENOENT)
+				log_warnx("%s: %s", path, strerror(errno));
 			return NULL;
 		}
 		/* One process sizes and stamps it; the others wait for that. */
@@ -144,6 +156,10 @@ shm_open_host(const char *dir)
 			goto fail;
 		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
 			log_warnx("%s: not a regular file of this user", path);
+			goto fail;
+		}
+		if (!create && st.st_size != (off_t)sizeof(struct shm_region)) {
+			log_warnx("%s: not of this layout", path);
 			goto fail;
 		}
 		if (st.st_size != (off_t)sizeof(struct shm_region) &&
@@ -159,6 +175,12 @@ shm_open_host(const char *dir)
 	s = xcalloc(1, sizeof(*s));
 	s->r = map;
 	s->named = dir != NULL;
+	if (!create && memcmp(s->r->magic, SHM_MAGIC, sizeof(SHM_MAGIC)) != 0) {
+		munmap(map, sizeof(struct shm_region));
+		free(s);
+		log_warnx("%s: not of this layout", path);
+		goto fail;
+	}
 	if (memcmp(s->r->magic, SHM_MAGIC, sizeof(SHM_MAGIC)) != 0) {
 		memset(s->r, 0, sizeof(*s->r));
 		memcpy(s->r->magic, SHM_MAGIC, sizeof(SHM_MAGIC));
@@ -179,6 +201,23 @@ fail:
 	return NULL;
 }
 
+/* The host's mapping in dir, made if missing; a private one if NULL. */
+struct shm *
+shm_open_host(const char *dir)
+{
+	return shm_map(dir, 1);
+}
+
+/*
+ * The host's mapping in dir if its workers made one (nexusctl: to tell
+ * them of a revoked key), else NULL.
+ */
+struct shm *
+shm_open_existing(const char *dir)
+{
+	return dir != NULL ? shm_map(dir, 0) : NULL;
+}
+
 void
 shm_close(struct shm *s)
 {
@@ -196,17 +235,68 @@ shm_named(const struct shm *s)
 	return s->named;
 }
 
+/* How many key changes the host has seen. */
 uint64_t
 shm_keys_generation(const struct shm *s)
 {
 	return atomic_load(&s->r->keys_gen);
 }
 
+/*
+ * Tells every worker of the host that the key whose SHA-256 is hash (NULL:
+ * every key) changed: they look it up again at its next use. Call it once
+ * the change is committed.
+ */
+void
+shm_keys_changed(struct shm *s, const unsigned char *hash)
+{
+	uint64_t		 n, key = 0;
+	struct shm_key_change	*c;
+
+	if (hash != NULL)
+		memcpy(&key, hash, sizeof(key));
+	n = atomic_fetch_add(&s->r->keys_gen, 1);
+	c = &s->r->key_change[n % SHM_KEY_CHANGES];
+	atomic_store(&c->seq, 0);
+	atomic_store(&c->key, key);
+	atomic_store(&c->seq, n + 1);
+}
+
 /* Every worker of the host drops its cached keys at its next request. */
 void
 shm_keys_bump(struct shm *s)
 {
-	atomic_fetch_add(&s->r->keys_gen, 1);
+	shm_keys_changed(s, NULL);
+}
+
+/*
+ * Calls cb(arg, key) for each key changed since change *pos (key: the
+ * first 8 bytes of its hash, as memcpy reads them) and moves *pos on.
+ * Returns 0, or -1 when the caller must drop every key: a change was of
+ * all of them, or the caller fell too far behind to know which, or met a
+ * change being written (a writer killed there would stop it for good).
+ */
+int
+shm_keys_since(const struct shm *s, uint64_t *pos,
+    void (*cb)(void *, uint64_t), void *arg)
+{
+	uint64_t		 head = atomic_load(&s->r->keys_gen), seq, key;
+	const struct shm_key_change *c;
+
+	if (head - *pos > SHM_KEY_CHANGES / 2)
+		goto all;
+	for (; *pos < head; (*pos)++) {
+		c = &s->r->key_change[*pos % SHM_KEY_CHANGES];
+		seq = atomic_load(&c->seq);
+		key = atomic_load(&c->key);
+		if (seq != *pos + 1 || atomic_load(&c->seq) != seq || key == 0)
+			goto all;
+		cb(arg, key);
+	}
+	return 0;
+all:
+	*pos = head;
+	return -1;
 }
 
 static struct shm_mark *

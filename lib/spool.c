@@ -3,10 +3,13 @@
  * (usage.c) stores it, so that a crash loses none. This file knows the
  * files and their format, not the database:
  *
- * A segment is a file of SPOOL_SEGMENT_BYTES, mapped MAP_SHARED while it
- * is appended to: an event is in the page cache as soon as it is copied,
- * so it survives the process being killed, and appending costs no system
- * call. Its first line, "#spool written=<16 hex digits>", says up to
+ * A segment is a file of up to SPOOL_SEGMENT_BYTES, mapped MAP_SHARED
+ * while it is appended to: an event is in the page cache as soon as it is
+ * copied, so it survives the process being killed, and appending costs no
+ * system call. Its disk space is reserved (posix_fallocate) SPOOL_STEP
+ * bytes at a time before anything is copied there, within the spool's cap:
+ * a full disk refuses a reservation, never a copy (which would be a
+ * SIGBUS). Its first line, "#spool written=<16 hex digits>", says up to
  * which offset its events are stored; then comes one event a line,
  * tab-separated; the unwritten rest is zeros. A line without its newline
  * was cut off mid-copy and is not an event.
@@ -14,7 +17,10 @@
  * Ownership is a flock(2) on the segment, held from its creation until it
  * is unlinked. A segment whose lock can be taken has lost its worker (a
  * SIGKILL, a crash): it is an orphan, for any worker to replay from its
- * header's offset.
+ * header's offset. Only regular files of ours are replayed, never
+ * through a symbolic link, and only from a directory that nobody else may
+ * write (spool_dir_check): any line in a segment is taken as a call that
+ * a user made.
  */
 #include "config.h"
 
@@ -34,6 +40,7 @@
 #include "nexus.h"
 
 #define HEADER_TAG	"#spool written="
+#define SPOOL_STEP	(64 * 1024)	/* reserved at a time */
 #define EVENT_FIELDS	10
 
 /* Event line: id user key ts method endpoint status latency count limit. */
@@ -138,15 +145,79 @@ header_write(const struct spool_segment *s, size_t written)
 }
 
 /*
- * Creates, locks and maps segment number no of tag in dir. Returns 0 or
- * -1 (logged).
+ * The bytes that the segments in dir take on disk, or -1 (logged) if it
+ * cannot be read.
+ */
+long long
+spool_size(const char *dir)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	long long	 n = 0;
+
+	if ((d = opendir(dir)) == NULL) {
+		log_warnx("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len > 6 && strcmp(de->d_name + len - 6, ".spool") == 0 &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			n += (long long)st.st_blocks * 512;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Makes sure that len more bytes can be appended: reserves the next step
+ * on disk if need be, as long as the segments of dir then take no more
+ * than max bytes. Returns SPOOL_OK, SPOOL_FULL (the segment is), or
+ * SPOOL_NOSPACE (the disk is full or the spool at its cap).
+ */
+int
+spool_reserve(struct spool_segment *s, const char *dir, long long max,
+    size_t len)
+{
+	size_t		 want;
+	long long	 used;
+	int		 e;
+
+	if (s->off + len <= s->room)
+		return SPOOL_OK;
+	if (s->off + len > SPOOL_SEGMENT_BYTES)
+		return SPOOL_FULL;
+	want = s->room + SPOOL_STEP;
+	while (want < s->off + len)
+		want += SPOOL_STEP;
+	if (want > SPOOL_SEGMENT_BYTES)
+		want = SPOOL_SEGMENT_BYTES;
+	if ((used = spool_size(dir)) == -1 ||
+	    used + (long long)(want - s->room) > max)
+		return SPOOL_NOSPACE;
+	if ((e = posix_fallocate(s->fd, (off_t)s->room,
+	    (off_t)(want - s->room))) != 0) {
+		if (e != ENOSPC && e != EDQUOT)
+			log_warnx("%s: %s", s->path, strerror(e));
+		return SPOOL_NOSPACE;
+	}
+	s->room = want;
+	return SPOOL_OK;
+}
+
+/*
+ * Creates, locks and maps segment number no of tag in dir, with room for
+ * its header and a line. Returns SPOOL_OK, SPOOL_NOSPACE (nothing is
+ * left behind), or SPOOL_ERR (logged).
  */
 int
 spool_create(const char *dir, const char *tag, unsigned long no,
-    struct spool_segment *s)
+    long long max, struct spool_segment *s)
 {
 	void	*map;
-	int	 n;
+	int	 n, rc;
 
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
@@ -154,33 +225,42 @@ spool_create(const char *dir, const char *tag, unsigned long no,
 	    no);
 	if (n < 0 || (size_t)n >= sizeof(s->path)) {
 		log_warnx("%s: spool path too long", dir);
-		return -1;
+		return SPOOL_ERR;
 	}
-	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (s->fd == -1) {
+		if (errno == ENOSPC || errno == EDQUOT)
+			return SPOOL_NOSPACE;
 		log_warnx("%s: %s", s->path, strerror(errno));
-		return -1;
+		return SPOOL_ERR;
 	}
+	rc = SPOOL_ERR;
+	/* Mapped whole: only what is reserved is ever touched. */
 	if (flock(s->fd, LOCK_EX | LOCK_NB) == -1 ||
-	    ftruncate(s->fd, SPOOL_SEGMENT_BYTES) == -1 ||
+	    (rc = spool_reserve(s, dir, max, SPOOL_HEADER_LEN +
+	    SPOOL_LINE_MAX)) != SPOOL_OK ||
 	    (map = mmap(NULL, SPOOL_SEGMENT_BYTES, PROT_READ | PROT_WRITE,
 	    MAP_SHARED, s->fd, 0)) == MAP_FAILED) {
-		log_warnx("%s: %s", s->path, strerror(errno));
+		if (rc != SPOOL_NOSPACE) {
+			log_warnx("%s: %s", s->path, strerror(errno));
+			rc = SPOOL_ERR;
+		}
 		unlink(s->path);
 		close(s->fd);
 		s->fd = -1;
-		return -1;
+		return rc;
 	}
 	s->no = no;
 	s->map = map;
 	s->off = SPOOL_HEADER_LEN;
 	header_write(s, SPOOL_HEADER_LEN);
-	return 0;
+	return SPOOL_OK;
 }
 
 /*
  * Appends ev to the segment being appended to. Returns 0, or -1 when the
- * segment has no room left for it (nothing is appended).
+ * room reserved for it is too small (nothing is appended).
  */
 int
 spool_append(struct spool_segment *s, const struct usage_event *ev)
@@ -189,7 +269,7 @@ spool_append(struct spool_segment *s, const struct usage_event *ev)
 	int	 len;
 
 	if ((len = spool_event_format(ev, line, sizeof(line))) == -1 ||
-	    s->off + (size_t)len > SPOOL_SEGMENT_BYTES)
+	    s->off + (size_t)len > s->room)
 		return -1;
 	/* A kill mid-copy leaves a line without its newline: not an event. */
 	memcpy(s->map + s->off, line, (size_t)len);
@@ -297,8 +377,45 @@ out:
 }
 
 /*
+ * Makes dir (0700) if it is missing, and checks that it is a directory of
+ * ours that no one else may write: whoever can put a file there can make
+ * up calls for any user. Returns 0, or -1 (logged, saying why).
+ */
+int
+spool_dir_check(const char *dir)
+{
+	struct stat	 st;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_warnx("spool_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) == -1) {
+		log_warnx("spool_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_warnx("spool_dir %s is not a directory", dir);
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		log_warnx("spool_dir %s belongs to uid %lu, not to this user "
+		    "(uid %lu): chown it", dir, (unsigned long)st.st_uid,
+		    (unsigned long)geteuid());
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		log_warnx("spool_dir %s may be written by others (mode %04o): "
+		    "chmod 0750 it", dir, (unsigned int)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Replays every segment in dir that no live worker holds: replay() gets
  * it open and locked, and the segment is removed when it returns 0.
+ * Only regular files of ours are taken, never through a symbolic link.
  * Returns the number of segments replayed, or -1 if one could not be.
  */
 int
@@ -320,8 +437,20 @@ spool_orphans(const char *dir, int (*replay)(void *, struct spool_segment *),
 			continue;
 		memset(&s, 0, sizeof(s));
 		snprintf(s.path, sizeof(s.path), "%s/%s", dir, de->d_name);
-		if ((s.fd = open(s.path, O_RDWR | O_CLOEXEC)) == -1)
+		if ((s.fd = open(s.path, O_RDWR | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC)) == -1) {
+			if (errno == ELOOP)
+				log_warnx("%s: a symbolic link: not replayed",
+				    s.path);
 			continue;
+		}
+		if (fstat(s.fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    st.st_uid != geteuid()) {
+			log_warnx("%s: not a regular file of ours: not "
+			    "replayed", s.path);
+			close(s.fd);
+			continue;
+		}
 		/* Held: its worker is alive. Gone: written meanwhile. */
 		if (flock(s.fd, LOCK_EX | LOCK_NB) == -1 ||
 		    fstat(s.fd, &st) == -1 || st.st_nlink == 0) {

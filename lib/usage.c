@@ -22,12 +22,16 @@
  * While the database is down, segments fill up and queue on disk (memory
  * holds only their descriptors), and the backlog is written in chunks of
  * flush_batch when it is back.
+ *
+ * A call is recorded in room reserved before it is served
+ * (usage_reserve): when the disk is full or the spool holds
+ * spool_max_bytes, the call is refused instead, so that no call is served
+ * unrecorded. Out of room, the segment being appended to is queued at
+ * once, so that the flusher can remove it (and give its room back) as
+ * soon as it is written.
  */
 #include "config.h"
 
-#include <sys/stat.h>
-
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +43,7 @@
 
 #define ORPHAN_SCAN_MS	10000
 #define RETRY_MS	1000
+#define NOSPACE_RETRY_MS 250	/* out of room: next try at a new segment */
 #define CHUNK_MAX	1024	/* events per transaction, whatever flush_batch */
 
 struct usage {
@@ -55,6 +60,8 @@ struct usage {
 	int64_t			 oldest_ms;	/* when the first of them came */
 	struct spool_segment	*queue;	/* full ones, oldest first */
 	size_t			 nqueue;
+	int			 nospace;	/* out of room (logged) */
+	int64_t			 retry_ms;	/* then, when to try again */
 };
 
 /* What a chunk is written with, and who hears of what was counted. */
@@ -341,10 +348,8 @@ usage_start(const struct config *cfg, struct counters *cs)
 	sigset_t		 all, old;
 	int			 rc;
 
-	if (mkdir(cfg->spool_dir, 0700) == -1 && errno != EEXIST) {
-		log_warnx("%s: %s", cfg->spool_dir, strerror(errno));
+	if (spool_dir_check(cfg->spool_dir) == -1)
 		return NULL;
-	}
 	multirow_build(&insert_rows, CHUNK_MAX, (size_t)cfg->flush_batch);
 	if (random_bytes(r, sizeof(r)) == -1)
 		return NULL;
@@ -373,23 +378,70 @@ usage_start(const struct config *cfg, struct counters *cs)
 }
 
 /*
- * Appends ev to the spool. Returns 0, or -1 if it could not be stored
- * (logged: the disk is full or the spool unwritable).
+ * Room in the current segment for one more event, or a new segment. Out
+ * of room, the current one is queued (the flusher removes it once
+ * written) and a new one is tried at most every NOSPACE_RETRY_MS. Called
+ * with the lock held. Returns 0 or -1.
+ */
+static int
+room_get(struct usage *u)
+{
+	const struct config	*cfg = u->cfg;
+	int			 rc;
+
+	if (u->cur.fd != -1) {
+		if (spool_reserve(&u->cur, cfg->spool_dir, cfg->spool_max_bytes,
+		    SPOOL_LINE_MAX) == SPOOL_OK)
+			return 0;
+		segment_rotate(u);	/* full, or out of room */
+	}
+	if (u->nospace && mono_ms() < u->retry_ms)
+		return -1;
+	rc = spool_create(cfg->spool_dir, u->tag, ++u->segno,
+	    cfg->spool_max_bytes, &u->cur);
+	if (rc == SPOOL_OK) {
+		if (u->nospace)
+			log_info("%s has room again: recording calls",
+			    cfg->spool_dir);
+		u->nospace = 0;
+		return 0;
+	}
+	if (!u->nospace)
+		log_warnx("%s has no room for usage (%s): API-key calls are "
+		    "refused until it has", cfg->spool_dir, rc == SPOOL_NOSPACE ?
+		    "disk full or spool_max_bytes reached" : "see above");
+	u->nospace = 1;
+	u->retry_ms = mono_ms() + NOSPACE_RETRY_MS;
+	return -1;
+}
+
+/*
+ * Reserves room on disk for the next event, so that usage_record cannot
+ * fail: called before a call is served. Returns 0, or -1 when the spool
+ * is out of room (the disk is full or the spool at spool_max_bytes).
+ */
+int
+usage_reserve(struct usage *u)
+{
+	int	 rc;
+
+	pthread_mutex_lock(&u->mu);
+	rc = room_get(u);
+	pthread_mutex_unlock(&u->mu);
+	return rc;
+}
+
+/*
+ * Appends ev to the spool. Returns 0, or -1 if it could not be stored,
+ * which usage_reserve beforehand rules out.
  */
 int
 usage_record(struct usage *u, const struct usage_event *ev)
 {
-	int	 rc = -1;
+	int	 rc;
 
 	pthread_mutex_lock(&u->mu);
-	if (u->cur.fd != -1)
-		rc = spool_append(&u->cur, ev);
-	if (rc == -1 && u->cur.fd != -1)
-		segment_rotate(u);	/* full: on to the next one */
-	if (rc == -1 && spool_create(u->cfg->spool_dir, u->tag, ++u->segno,
-	    &u->cur) == 0)
-		rc = spool_append(&u->cur, ev);
-	if (rc == 0) {
+	if ((rc = room_get(u)) == 0 && (rc = spool_append(&u->cur, ev)) == 0) {
 		if (u->unflushed++ == 0)
 			u->oldest_ms = mono_ms();
 		if (u->unflushed == u->cfg->flush_batch)

@@ -27,25 +27,37 @@ struct usage_event {
 };
 struct usage;
 struct usage	*usage_start(const struct config *, struct counters *);
+int		 usage_reserve(struct usage *);
 int		 usage_record(struct usage *, const struct usage_event *);
 void		 usage_stop(struct usage *);
 
 /* spool.c: the usage spool's segment files, one event a line */
-#define SPOOL_SEGMENT_BYTES	(16 * 1024 * 1024)	/* sparse until written */
+#define SPOOL_SEGMENT_BYTES	(16 * 1024 * 1024)	/* reserved as it fills */
 #define SPOOL_HEADER_LEN	32	/* "#spool written=", 16 hex, newline */
 #define SPOOL_LINE_MAX		512
+enum spool_rc {
+	SPOOL_OK = 0,
+	SPOOL_ERR = -1,		/* logged */
+	SPOOL_FULL = -2,	/* the segment is: on to the next */
+	SPOOL_NOSPACE = -3	/* the disk is full or the spool at its cap */
+};
 struct spool_segment {
 	int		 fd;		/* -1: none */
 	unsigned long	 no;
 	char		 path[PATH_MAX];
 	char		*map;		/* while being appended to */
 	size_t		 off;		/* end of what is appended */
+	size_t		 room;		/* reserved on disk: off stays below */
 };
 int		 spool_event_format(const struct usage_event *, char *,
 		    size_t);
 int		 spool_event_parse(char *, struct usage_event *);
+int		 spool_dir_check(const char *);
+long long	 spool_size(const char *);
 int		 spool_create(const char *, const char *, unsigned long,
-		    struct spool_segment *);
+		    long long, struct spool_segment *);
+int		 spool_reserve(struct spool_segment *, const char *, long long,
+		    size_t);
 int		 spool_append(struct spool_segment *,
 		    const struct usage_event *);
 void		 spool_seal(struct spool_segment *);

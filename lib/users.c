@@ -21,6 +21,9 @@ static const char *const sql_insert = "INSERT INTO eco_users "
     "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(), UTC_TIMESTAMP())";
 static const char *const sql_plan_exists =
     "SELECT 1 FROM eco_plans WHERE id = ?";
+static const char *const sql_plans = "SELECT id, name, monthly_calls, "
+    "hard_limit, price_cents, overage_micros FROM eco_plans "
+    "ORDER BY sort_order, id";
 static const char *const sql_get = "SELECT id, email, plan_id, "
     "stripe_customer_id, UNIX_TIMESTAMP(created_at) FROM eco_users "
     "WHERE id = ?";
@@ -86,6 +89,33 @@ plan_exists(struct db *db, const char *plan)
 	rc = db_next(r);
 	db_done(r);
 	return rc;
+}
+
+/*
+ * Fills p[0..max - 1] with the plans, in their order for people. Returns
+ * how many, or -1 on a database error.
+ */
+int
+plan_list(struct db *db, struct usage_plan *p, size_t max)
+{
+	struct dbres	*r;
+	size_t		 n = 0;
+	int		 rc = 0;
+
+	if ((r = db_query(db, sql_plans, NULL, 0)) == NULL)
+		return -1;
+	while (n < max && (rc = db_next(r)) == 1) {
+		memset(&p[n], 0, sizeof(p[n]));
+		strlcpy_(p[n].id, db_str(r, 0), sizeof(p[n].id));
+		strlcpy_(p[n].name, db_str(r, 1), sizeof(p[n].name));
+		p[n].monthly_calls = db_isnull(r, 2) ? -1 : db_int(r, 2);
+		p[n].hard_limit = (int)db_int(r, 3);
+		p[n].price_cents = db_int(r, 4);
+		p[n].overage_micros = db_int(r, 5);
+		n++;
+	}
+	db_done(r);
+	return rc == -1 ? -1 : (int)n;
 }
 
 /* Creates a user; fills *u. Returns USER_OK or a negative enum user_err. */

@@ -11,18 +11,20 @@
 int
 check_key_create(int argc, char **argv, struct opt *o)
 {
+	const char	*why;
+
 	if (parse_opts(argc, argv, "user,name,expires", o) == -1 ||
 	    check_user_opt(o) == -1)
 		return -1;
-	if (o->name != NULL && (o->name[0] == '\0' ||
-	    strlen(o->name) > KEY_NAME_MAX))
-		return bad("--name must be 1 to %d characters", KEY_NAME_MAX);
+	if (o->name != NULL &&
+	    (why = key_name_problem(o->name, strlen(o->name))) != NULL)
+		return bad("--name %s", why);
 	if (o->expires != NULL) {
 		if (time_parse_date(o->expires, &o->expires_at) == -1)
 			return bad("--expires must be a date, YYYY-MM-DD: %s",
 			    o->expires);
-		if (o->expires_at <= time(NULL))
-			return bad("--expires is in the past: %s", o->expires);
+		if ((why = key_expiry_problem(o->expires_at, time(NULL))) != NULL)
+			return bad("--expires %s: %s", why, o->expires);
 	}
 	return 0;
 }
@@ -113,37 +115,73 @@ cmd_token_create(struct ctx *c, struct opt *o)
 	return 0;
 }
 
-static const char *
-key_strerror(int rc)
+/*
+ * The rules nexusctl changes keys under: the operator's, no key limit.
+ * Returns 0, or -1 after saying why no key can be made (with make).
+ */
+static int
+ctl_op(struct ctx *c, struct key_op *op, int make)
 {
-	switch (rc) {
-	case KEY_ERR_NOUSER:
-		return "no such user";
-	case KEY_ERR_NOKEY:
-		return "no such key";
-	case KEY_ERR_REVOKED:
-		return "the key is revoked";
-	default:
-		return "database error";
+	const char	*why;
+
+	memset(op, 0, sizeof(*op));
+	op->secret = c->cfg.key_secret;
+	op->actor = "nexusctl";
+	if (make && (why = key_secret_problem(op->secret)) != NULL) {
+		fprintf(stderr, "nexusctl: %s: no key can be made\n", why);
+		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Tells this host's workers (if it has any: the region exists) that key k
+ * is no longer what they cached. Returns 1 when told, 0 when not.
+ */
+static int
+ctl_key_changed(struct ctx *c, const struct keyinfo *k)
+{
+	struct shm	*s;
+
+	if ((s = shm_open_existing(c->cfg.runtime_dir)) == NULL)
+		return 0;
+	shm_keys_changed(s, k->hash);
+	shm_close(s);
+	return 1;
+}
+
+/* Says where a change to a key takes effect. */
+static void
+ctl_keys_bound(struct ctx *c, int bumped)
+{
+	if (bumped)
+		fprintf(stderr, "workers on this host know at once; on other "
+		    "hosts within key_cache_ttl = %llds\n",
+		    c->cfg.key_cache_ttl);
+	else
+		fprintf(stderr, "workers know within key_cache_ttl = %llds (no "
+		    "shared region of this host's workers in runtime_dir)\n",
+		    c->cfg.key_cache_ttl);
 }
 
 int
 cmd_key_create(struct ctx *c, struct opt *o)
 {
-	char			 key[KEY_LEN + 1], id[32];
-	unsigned long long	 kid;
+	struct key_op		 op;
+	struct keyinfo		 k;
+	char			 key[KEY_LEN + 1];
 	int			 rc;
 
-	if ((rc = key_create(c->db, o->user, o->name, o->expires_at, key,
-	    &kid)) != 0) {
+	if (ctl_op(c, &op, 1) == -1)
+		return 1;
+	if ((rc = key_create(c->db, &op, o->user, o->name, o->expires_at, key,
+	    &k)) != 0) {
 		fprintf(stderr, "nexusctl: %s\n", key_strerror(rc));
 		return 1;
 	}
-	snprintf(id, sizeof(id), "{\"key_id\":%llu}", kid);
-	audit_log(c->db, "nexusctl", "key.create", o->user, id, NULL);
 	printf("%s\n", key);
-	fprintf(stderr, "key %llu created; it is shown only this once\n", kid);
+	explicit_bzero(key, sizeof(key));
+	fprintf(stderr, "key %llu created; it is shown only this once\n", k.id);
 	return 0;
 }
 
@@ -160,18 +198,12 @@ static int
 print_key(void *arg, const struct keyinfo *k)
 {
 	char		 created[32], used[32], expires[32];
-	const char	*state = "active";
-	time_t		 now = time(NULL);
 
 	when(k->created, created, sizeof(created));
 	when(k->last_used, used, sizeof(used));
 	when(k->expires, expires, sizeof(expires));
-	if (k->revoked != 0)
-		state = "revoked";
-	else if (k->expires != 0 && k->expires <= now)
-		state = "expired";
 	printf("%-6llu  %-12s  %-8s  %-20s  %-20s  %-20s  %s\n", k->id,
-	    k->prefix, state, created, used, expires,
+	    k->prefix, key_state(k, time(NULL)), created, used, expires,
 	    k->name[0] ? k->name : "-");
 	return 0;
 }
@@ -187,7 +219,7 @@ cmd_key_list(struct ctx *c, struct opt *o)
 	}
 	printf("%-6s  %-12s  %-8s  %-20s  %-20s  %-20s  %s\n", "ID", "PREFIX",
 	    "STATE", "CREATED", "LAST USED", "EXPIRES", "NAME");
-	if (key_list(c->db, o->user, print_key, NULL) == -1) {
+	if (key_list(c->db, o->user, INT64_MAX, print_key, NULL) == -1) {
 		fprintf(stderr, "nexusctl: %s\n", db_error(c->db));
 		return 1;
 	}
@@ -197,38 +229,40 @@ cmd_key_list(struct ctx *c, struct opt *o)
 int
 cmd_key_revoke(struct ctx *c, struct opt *o)
 {
-	char	 id[32];
-	int	 rc;
+	struct key_op	 op;
+	struct keyinfo	 k;
+	int		 rc;
 
-	if ((rc = key_revoke(c->db, o->key_id)) != 0) {
-		fprintf(stderr, "nexusctl: %s\n", rc == KEY_ERR_NOKEY ?
-		    "no such active key" : key_strerror(rc));
+	ctl_op(c, &op, 0);
+	if ((rc = key_revoke(c->db, &op, o->key_id, &k)) != 0) {
+		fprintf(stderr, "nexusctl: %s\n", rc == KEY_ERR_REVOKED ?
+		    "the key is revoked already" : key_strerror(rc));
 		return 1;
 	}
-	snprintf(id, sizeof(id), "{\"key_id\":%llu}", o->key_id);
-	audit_log(c->db, "nexusctl", "key.revoke", NULL, id, NULL);
-	printf("key %llu revoked (workers stop accepting it within "
-	    "key_cache_ttl = %llds)\n", o->key_id, c->cfg.key_cache_ttl);
+	printf("key %llu revoked\n", o->key_id);
+	ctl_keys_bound(c, ctl_key_changed(c, &k));
 	return 0;
 }
 
 int
 cmd_key_rotate(struct ctx *c, struct opt *o)
 {
-	char			 key[KEY_LEN + 1], detail[96];
-	unsigned long long	 newid;
-	int			 rc;
+	struct key_op	 op;
+	struct keyinfo	 k, old;
+	char		 key[KEY_LEN + 1];
+	int		 rc;
 
-	if ((rc = key_rotate(c->db, o->key_id, o->grace_s, key, &newid)) != 0) {
+	if (ctl_op(c, &op, 1) == -1)
+		return 1;
+	if ((rc = key_rotate(c->db, &op, o->key_id, o->grace_s, key, &k,
+	    &old)) != 0) {
 		fprintf(stderr, "nexusctl: %s\n", key_strerror(rc));
 		return 1;
 	}
-	snprintf(detail, sizeof(detail),
-	    "{\"key_id\":%llu,\"new_key_id\":%llu,\"grace\":%lld}",
-	    o->key_id, newid, o->grace_s);
-	audit_log(c->db, "nexusctl", "key.rotate", NULL, detail, NULL);
 	printf("%s\n", key);
+	explicit_bzero(key, sizeof(key));
 	fprintf(stderr, "key %llu replaces key %llu, which stops working in "
-	    "%llds\n", newid, o->key_id, o->grace_s);
+	    "%llds\n", k.id, o->key_id, o->grace_s);
+	ctl_keys_bound(c, ctl_key_changed(c, &old));
 	return 0;
 }

@@ -215,13 +215,20 @@ cmd_user_list(struct ctx *c, struct opt *o)
 int
 cmd_user_set_plan(struct ctx *c, struct opt *o)
 {
-	int	 rc;
+	struct shm	*s;
+	int		 rc;
 
 	if ((rc = user_set_plan(c->db, o->user, o->plan)) != USER_OK) {
 		fprintf(stderr, "nexusctl: %s\n", user_strerror(rc));
 		return 1;
 	}
 	audit_log(c->db, "nexusctl", "user.set_plan", o->user, NULL, NULL);
-	printf("%s is now on %s\n", o->user, o->plan);
+	/* This host's workers drop their cached keys (and so plans) now. */
+	if ((s = shm_open_existing(c->cfg.runtime_dir)) != NULL) {
+		shm_keys_bump(s);
+		shm_close(s);
+	}
+	printf("%s is now on %s (other hosts within key_cache_ttl = %llds)\n",
+	    o->user, o->plan, c->cfg.key_cache_ttl);
 	return 0;
 }

@@ -443,3 +443,17 @@ worker_pids(int *pids, size_t max)
 	pclose(p);
 	return n;
 }
+
+void
+assert_same_workers(const int *pids, size_t n)
+{
+	int	 now[64];
+	size_t	 m = worker_pids(now, 64), i, j;
+
+	ck_assert_msg(m == n, "%zu workers, had %zu", m, n);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < m && now[j] != pids[i]; j++)
+			;
+		ck_assert_msg(j < m, "worker %d is gone", pids[i]);
+	}
+}

@@ -70,4 +70,6 @@ long long	 wait_db_int(const char *, const struct dbp *, size_t,
 void		 make_user(const char *, const char *, char **, char **);
 /* The pids of the running workers (children of the supervisor). */
 size_t		 worker_pids(int *, size_t);
+/* Fails the test unless the workers are still pids[0..n-1]: none died. */
+void		 assert_same_workers(const int *, size_t);
 #endif

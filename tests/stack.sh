@@ -153,19 +153,24 @@ write_config() {
 		spool_dir = $DIR/spool
 		runtime_dir = $DIR/run
 		jwt_secret = dev-jwt-secret-change-me-0123456789abcdef
+		key_secret = dev-key-secret-change-me-0123456789abcdef
 		cron_secret = dev-cron-secret-change-me
 		stripe_secret_key = sk_test_dev
 		stripe_api_base = http://127.0.0.1:$STRIPE_PORT
 		public_url = http://127.0.0.1:$HTTP_PORT
 	CONF
-	# mod_fcgid's workers take their socket on fd 0 and run as Apache's user.
+	# mod_fcgid's workers take their socket on fd 0 and run as Apache's
+	# user; ours listen on a socket that Apache's children must reach.
 	if fcgid; then
 		mkdir -p "$DIR/run"
 		[ "$(id -u)" = 0 ] && chown "$APACHE_USER:" "$DIR/spool" "$DIR/run"
 	else
 		printf 'listen = %s\nworkers = %s\n' "$DIR/nexus.sock" "$WORKERS" \
 			>>"$DIR/nexus.conf"
+		[ "$FRONT" = apache ] && [ "$(id -u)" = 0 ] &&
+			echo "socket_group = $APACHE_USER" >>"$DIR/nexus.conf"
 	fi
+	return 0
 }
 
 workers_start() {

@@ -84,12 +84,98 @@ START_TEST(a_link_or_foreign_file_is_refused)
 	char	 path[256], target[256];
 
 	snprintf(target, sizeof(target), "%s/elsewhere", dir);
-	snprintf(path, sizeof(path), "%s/nexus-v1.shm", dir);
+	snprintf(path, sizeof(path), "%s/nexus-v2.shm", dir);
 	ck_assert_int_eq(symlink(target, path), 0);
 	ck_assert_ptr_null(shm_open_host(dir));
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
 	ck_assert_ptr_null(shm_open_host(dir));
+}
+END_TEST
+
+/* nexusctl's way in: the workers' region if there is one, never a new one. */
+START_TEST(existing_region_only)
+{
+	struct shm	*a, *b;
+	struct stat	 st;
+	char		 path[256];
+	FILE		*f;
+
+	snprintf(path, sizeof(path), "%s/nexus-v2.shm", dir);
+	ck_assert_ptr_null(shm_open_existing(dir));
+	ck_assert_int_eq(stat(path, &st), -1);
+	ck_assert_ptr_null(shm_open_existing(NULL));
+	ck_assert_ptr_nonnull(a = shm_open_host(dir));
+	ck_assert_ptr_nonnull(b = shm_open_existing(dir));
+	shm_keys_bump(b);
+	ck_assert_uint_eq(shm_keys_generation(a), 1);
+	shm_close(b);
+	shm_close(a);
+	/* A file of another layout is left alone. */
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("not a region", f);
+	fclose(f);
+	ck_assert_ptr_null(shm_open_existing(dir));
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 12);
+}
+END_TEST
+
+static void
+collect(void *arg, uint64_t key)
+{
+	uint64_t	*got = arg;
+
+	got[++got[0]] = key;
+}
+
+/* Key changes: which keys, in order; all of them when it cannot tell. */
+START_TEST(key_changes_name_their_keys)
+{
+	struct shm	*a = shm_open_host(dir), *b = shm_open_host(dir);
+	unsigned char	 h[3][KEY_HASH_LEN];
+	uint64_t	 pos = 0, got[SHM_KEY_CHANGES + 1], w;
+	int		 i;
+
+	for (i = 0; i < 3; i++)
+		memset(h[i], 0x11 * (i + 1), sizeof(h[i]));
+	ck_assert_int_eq(shm_keys_since(b, &pos, collect, got), 0);
+	shm_keys_changed(a, h[0]);
+	shm_keys_changed(a, h[2]);
+	got[0] = 0;
+	ck_assert_int_eq(shm_keys_since(b, &pos, collect, got), 0);
+	ck_assert_uint_eq(got[0], 2);
+	memcpy(&w, h[0], 8);
+	ck_assert_uint_eq(got[1], w);
+	memcpy(&w, h[2], 8);
+	ck_assert_uint_eq(got[2], w);
+	ck_assert_uint_eq(pos, 2);
+	ck_assert_uint_eq(shm_keys_generation(b), 2);
+	/* Nothing new: nothing called. */
+	got[0] = 0;
+	ck_assert_int_eq(shm_keys_since(b, &pos, collect, got), 0);
+	ck_assert_uint_eq(got[0], 0);
+	/* A change of every key. */
+	shm_keys_changed(a, h[1]);
+	shm_keys_bump(a);
+	ck_assert_int_eq(shm_keys_since(b, &pos, collect, got), -1);
+	ck_assert_uint_eq(pos, 4);
+	/* Too far behind to know which. */
+	for (i = 0; i < SHM_KEY_CHANGES / 2 + 1; i++)
+		shm_keys_changed(a, h[i % 3]);
+	got[0] = 0;
+	ck_assert_int_eq(shm_keys_since(b, &pos, collect, got), -1);
+	ck_assert_uint_eq(got[0], 0);
+	ck_assert_uint_eq(pos, shm_keys_generation(a));
+	/* Past the ring's end, in step. */
+	for (i = 0; i < 3 * SHM_KEY_CHANGES; i++) {
+		shm_keys_changed(a, h[i % 3]);
+		got[0] = 0;
+		ck_assert_int_eq(shm_keys_since(b, &pos, collect, got), 0);
+		ck_assert_uint_eq(got[0], 1);
+	}
+	shm_close(a);
+	shm_close(b);
 }
 END_TEST
 
@@ -219,6 +305,8 @@ main(void)
 	tcase_add_test(tc, named_region_is_shared_across_processes);
 	tcase_add_test(tc, private_region_is_not_shared);
 	tcase_add_test(tc, a_link_or_foreign_file_is_refused);
+	tcase_add_test(tc, existing_region_only);
+	tcase_add_test(tc, key_changes_name_their_keys);
 	tcase_add_test(tc, refusal_marks_match_user_period_and_limit);
 	tcase_add_test(tc, buckets_refill_at_their_rate);
 	tcase_add_test(tc, routes_count_statuses_and_latencies);

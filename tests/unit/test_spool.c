@@ -1,13 +1,19 @@
 /*
  * Unit tests for the usage spool (lib/spool.c), with no database: the
  * event line format, appending to a segment, its header's offset, reading
- * and replaying from that offset, and cut or corrupt lines.
+ * and replaying from that offset, cut or corrupt lines; room reserved
+ * before it is written (a cap, a full tmpfs); the directory and files a
+ * worker trusts.
  */
 #include "config.h"
 
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +76,8 @@ segment_make(struct spool_segment *s, unsigned long no, int n)
 	struct usage_event	 ev;
 	int			 i;
 
-	ck_assert_int_eq(spool_create(dir, "wtest", no, s), 0);
+	ck_assert_int_eq(spool_create(dir, "wtest", no, 1LL << 30, s),
+	    SPOOL_OK);
 	for (i = 1; i <= n; i++) {
 		event_make(&ev, i);
 		ck_assert_int_eq(spool_append(s, &ev), 0);
@@ -292,6 +299,200 @@ START_TEST(cut_and_corrupt_lines)
 }
 END_TEST
 
+/* Appends event n until the segment's room is used; returns how many. */
+static int
+append_all(struct spool_segment *s, int n)
+{
+	struct usage_event	 ev;
+	int			 i = 0;
+
+	event_make(&ev, n);
+	while (spool_append(s, &ev) == 0)
+		i++;
+	ck_assert_uint_le(s->off, s->room);
+	ck_assert_uint_gt(s->off + SPOOL_LINE_MAX, s->room);
+	return i;
+}
+
+static int
+count(void *arg, const struct usage_event *ev, size_t n)
+{
+	*(size_t *)arg += n;
+	return 0;
+}
+
+/*
+ * Room comes a step at a time, as long as the directory's segments stay
+ * within the cap; past it nothing is reserved, and no segment is made.
+ */
+START_TEST(room_within_the_cap)
+{
+	struct spool_segment	 s, t;
+	size_t			 step, read = 0;
+	long long		 cap;
+	int			 n;
+
+	ck_assert_int_eq(spool_create(dir, "wcap", 1, 1LL << 30, &s), SPOOL_OK);
+	step = s.room;
+	ck_assert_uint_ge(step, SPOOL_HEADER_LEN + SPOOL_LINE_MAX);
+	ck_assert_uint_lt(step, SPOOL_SEGMENT_BYTES);
+	ck_assert_int_ge(spool_size(dir), (long long)step);
+	cap = 2 * (long long)step;
+
+	n = append_all(&s, 1);
+	ck_assert_int_eq(spool_reserve(&s, dir, cap, SPOOL_LINE_MAX), SPOOL_OK);
+	ck_assert_uint_eq(s.room, 2 * step);
+	ck_assert_int_ge(spool_size(dir), cap);
+	n += append_all(&s, 2);
+	ck_assert_int_eq(spool_reserve(&s, dir, cap, SPOOL_LINE_MAX),
+	    SPOOL_NOSPACE);
+	ck_assert_uint_eq(s.room, 2 * step);
+	ck_assert_int_eq(spool_create(dir, "wcap", 2, cap, &t), SPOOL_NOSPACE);
+	ck_assert_int_eq(t.fd, -1);
+	ck_assert_int_eq(access(t.path, F_OK), -1);
+
+	/* Every event appended is there; sealed, the file is what it holds. */
+	ck_assert_int_eq(spool_read(&s, s.off, 64, 1, count, &read), n);
+	ck_assert_uint_eq(read, (size_t)n);
+	spool_seal(&s);
+	ck_assert_int_le(spool_size(dir), ((long long)s.off + 4095) / 4096 *
+	    4096);
+
+	/* Near the end of a segment: full, the next one's business. */
+	ck_assert_int_eq(spool_create(dir, "wcap", 3, 1LL << 30, &t), SPOOL_OK);
+	t.off = SPOOL_SEGMENT_BYTES - 10;
+	ck_assert_int_eq(spool_reserve(&t, dir, 1LL << 30, SPOOL_LINE_MAX),
+	    SPOOL_FULL);
+	t.off = SPOOL_HEADER_LEN;
+	spool_close(&t, 1);
+	spool_close(&s, 1);
+}
+END_TEST
+
+/*
+ * On a full filesystem a segment refuses room, never a write (which
+ * would be a SIGBUS through the mapping); room is back with the space.
+ * A tmpfs in a mount namespace of this test's own process.
+ */
+START_TEST(full_disk_refuses_room)
+{
+	struct spool_segment	 s, t;
+	char			 filler[300], chunk[4096];
+	size_t			 read = 0;
+	int			 fd, n;
+
+	if (unshare(CLONE_NEWNS) == -1 ||
+	    mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+	    mount("tmpfs", dir, "tmpfs", 0, "size=512k") == -1) {
+		fprintf(stderr, "SKIP full_disk_refuses_room: cannot mount a "
+		    "tmpfs: %s\n", strerror(errno));
+		return;
+	}
+	ck_assert_int_eq(spool_create(dir, "wfull", 1, 1LL << 30, &s),
+	    SPOOL_OK);
+	snprintf(filler, sizeof(filler), "%s/filler", dir);
+	ck_assert((fd = open(filler, O_WRONLY | O_CREAT, 0600)) != -1);
+	memset(chunk, 'x', sizeof(chunk));
+	while (write(fd, chunk, sizeof(chunk)) == sizeof(chunk))
+		;
+	close(fd);
+
+	n = append_all(&s, 1);		/* what was reserved is written */
+	ck_assert_int_eq(spool_reserve(&s, dir, 1LL << 30, SPOOL_LINE_MAX),
+	    SPOOL_NOSPACE);
+	ck_assert_int_eq(spool_create(dir, "wfull", 2, 1LL << 30, &t),
+	    SPOOL_NOSPACE);
+	ck_assert_int_eq(access(t.path, F_OK), -1);
+
+	ck_assert_int_eq(unlink(filler), 0);
+	ck_assert_int_eq(spool_reserve(&s, dir, 1LL << 30, SPOOL_LINE_MAX),
+	    SPOOL_OK);
+	n += append_all(&s, 2);
+	ck_assert_int_eq(spool_read(&s, s.off, 64, 1, count, &read), n);
+	spool_close(&s, 1);
+	ck_assert_int_eq(umount(dir), 0);
+}
+END_TEST
+
+/* Only a directory of ours that no one else may write is a spool. */
+START_TEST(dir_ours_and_closed)
+{
+	char		 sub[300], file[300];
+	struct stat	 st;
+
+	snprintf(sub, sizeof(sub), "%s/spool", dir);
+	ck_assert_int_eq(spool_dir_check(sub), 0);	/* made */
+	ck_assert_int_eq(stat(sub, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+	ck_assert_int_eq(chmod(sub, 0770), 0);
+	ck_assert_int_eq(spool_dir_check(sub), -1);
+	ck_assert_int_eq(chmod(sub, 0703), 0);
+	ck_assert_int_eq(spool_dir_check(sub), -1);
+	ck_assert_int_eq(chmod(sub, 0750), 0);
+	ck_assert_int_eq(spool_dir_check(sub), 0);
+	snprintf(file, sizeof(file), "%s/file", dir);
+	write_file(file, "x");
+	ck_assert_int_eq(spool_dir_check(file), -1);
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(sub, 65534, 65534), 0);
+		ck_assert_int_eq(spool_dir_check(sub), -1);
+	}
+}
+END_TEST
+
+/*
+ * Replay takes regular files of ours only, never through a symbolic
+ * link: a link to a segment elsewhere, a FIFO, a directory and another
+ * user's file are neither replayed nor touched.
+ */
+START_TEST(orphans_regular_files_of_ours)
+{
+	struct usage_event	 ev;
+	struct seen		 seen;
+	char			 line[SPOOL_LINE_MAX], text[1024], path[300];
+	char			 target[300];
+
+	event_make(&ev, 1);
+	ck_assert_int_gt(spool_event_format(&ev, line, sizeof(line)), 0);
+	snprintf(text, sizeof(text), "#spool written=%016x\n%s",
+	    SPOOL_HEADER_LEN, line);
+	snprintf(target, sizeof(target), "%s/elsewhere", dir);
+	write_file(target, text);
+	snprintf(path, sizeof(path), "%s/link.spool", dir);
+	ck_assert_int_eq(symlink(target, path), 0);
+	snprintf(path, sizeof(path), "%s/fifo.spool", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/dir.spool", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	if (geteuid() == 0) {
+		snprintf(path, sizeof(path), "%s/theirs.spool", dir);
+		write_file(path, text);
+		ck_assert_int_eq(chown(path, 65534, 65534), 0);
+	}
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(spool_orphans(dir, replay, &seen), 0);
+	ck_assert_uint_eq(seen.n, 0);
+	ck_assert_int_eq(access(target, F_OK), 0);
+	if (geteuid() == 0)
+		ck_assert_int_eq(access(path, F_OK), 0);
+
+	/* A segment of ours, beside them: replayed. */
+	snprintf(path, sizeof(path), "%s/mine.spool", dir);
+	write_file(path, text);
+	ck_assert_int_eq(spool_orphans(dir, replay, &seen), 1);
+	ck_assert_uint_eq(seen.n, 1);
+	ck_assert_int_eq(access(path, F_OK), -1);
+
+	/* A segment is never made through a link planted in its place. */
+	struct spool_segment s;
+	snprintf(path, sizeof(path), "%s/wlink-000001.spool", dir);
+	ck_assert_int_eq(symlink(target, path), 0);
+	ck_assert_int_eq(spool_create(dir, "wlink", 1, 1LL << 30, &s),
+	    SPOOL_ERR);
+	ck_assert_int_eq(access(target, F_OK), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -304,6 +505,10 @@ main(void)
 	tcase_add_test(tc, full_segment_refuses);
 	tcase_add_test(tc, orphan_replays_from_the_header);
 	tcase_add_test(tc, cut_and_corrupt_lines);
+	tcase_add_test(tc, room_within_the_cap);
+	tcase_add_test(tc, full_disk_refuses_room);
+	tcase_add_test(tc, dir_ours_and_closed);
+	tcase_add_test(tc, orphans_regular_files_of_ours);
 	suite_add_tcase(s, tc);
 	return check_run(s, CK_FORK);
 }
