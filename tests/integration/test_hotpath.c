@@ -123,7 +123,6 @@ START_TEST(free_plan_exactly_1000)
 	make_user("free-race@example.com", "free", &user, &key);
 	h = key_header(key);
 	load_run(PING, h, 1100, 64, res);
-	for (i = 0; i < 1100; i++) if (res[i].status != 200 && res[i].status != 429) fprintf(stderr, "DBG %zu %ld\n", i, res[i].status);
 	ck_assert_uint_eq(load_count(res, 1100, 200), 1000);
 	ck_assert_uint_eq(load_count(res, 1100, 429), 100);
 
