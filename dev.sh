@@ -6,7 +6,9 @@
 #                    migrate, create demo users and keys, print curl
 #                    examples and portal sign-in links; CLUSTER=3 ./dev.sh
 #                    up: on a 3-node Galera cluster with two worker pools
-#                    (two "hosts") behind nginx
+#                    (two "hosts") behind nginx; FRONT=apache ./dev.sh up:
+#                    behind Apache (conf/apache.conf), FRONT=apache-fcgid:
+#                    Apache's mod_fcgid spawning the workers
 #   ./dev.sh down    stop what up started
 #   ./dev.sh test    install, build and run every test (make check)
 #   ./dev.sh ctl ... run nexusctl against the dev stack
@@ -24,7 +26,8 @@ PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libcurl4-openssl-dev libssl-dev check
 	mariadb-server mariadb-client nginx-light python3 curl wrk
 	libjs-chart.js chromium-headless-shell python3-websocket
-	galera-4 rsync iproute2)	# the cluster: rsync state transfer uses ss
+	galera-4 rsync iproute2	# the cluster: rsync state transfer uses ss
+	apache2 libapache2-mod-fcgid)	# NEXUS_FRONT=apache, apache-fcgid
 
 deps() {
 	local missing=() p
@@ -88,7 +91,7 @@ up() {
 	deps
 	build
 	mkdir -p "$dev"
-	tests/stack.sh start "$dev" "${PORT:-8080}" 2
+	NEXUS_FRONT=${FRONT:-${NEXUS_FRONT:-}} tests/stack.sh start "$dev" "${PORT:-8080}" 2
 	. "$dev/env"
 	# A .dev/ made before the portal lacks the sign-in links' address.
 	grep -q '^public_url' "$dev/nexus.conf" ||
@@ -111,7 +114,7 @@ up() {
 	done
 	cat <<-EOT
 
-		nexus-usage is up on $NEXUS_URL (data, logs and demo keys under .dev/)
+		nexus-usage is up on $NEXUS_URL behind $NEXUS_FRONT (data, logs and demo keys under .dev/)
 		demo users (eco_usr ids)    API key
 		  free        $FREE_USER   $FREE_KEY
 		  pro         $PRO_USER   $PRO_KEY
@@ -207,5 +210,5 @@ down) down ;;
 test) test_all ;;
 deps) deps ;;
 ctl) shift; ctl "$@" ;;
-*) sed -n '2,10s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+*) sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac

@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +52,7 @@ struct child {
 };
 
 static volatile sig_atomic_t	 stopping;
+static int			 listen_fd = -1, null_fd = -1;	/* a worker's */
 static struct shm		*host_shm;	/* mapped before any fork */
 static struct child		*children;
 static long long		 nchildren;
@@ -63,11 +65,23 @@ usage(void)
 	exit(2);
 }
 
+/*
+ * The accept loop looks at stopping just before accept(2): a signal in
+ * between would leave the worker there until SIGKILL (mod_fcgid sends
+ * SIGTERM once when it retires one). With this process's descriptor of
+ * the listening socket pointed at /dev/null, that accept(2) fails at once;
+ * the socket itself stays open for the other workers.
+ */
 static void
 worker_term(int sig)
 {
+	int	 saved = errno;
+
 	stopping = 1;
 	FCGX_ShutdownPending();
+	if (null_fd != -1)
+		dup2(null_fd, listen_fd);
+	errno = saved;
 }
 
 static void
@@ -238,10 +252,17 @@ worker_run(struct config *cfg, int fd)
 	struct sigaction	 sa;
 	FCGX_Request		 fr;
 
+	listen_fd = fd;
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = worker_term;	/* no SA_RESTART: accept(2) must end */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/*
+	 * Apache's prefork MPM restarts by sending SIGHUP to its process
+	 * group, mod_fcgid's workers included: a clean stop, as for SIGTERM.
+	 */
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
@@ -281,7 +302,8 @@ worker_run(struct config *cfg, int fd)
 				if (errno == EINTR || errno == ECONNABORTED ||
 				    errno == EPROTO)
 					continue;
-				log_warnx("accept: %s", strerror(errno));
+				if (!stopping)	/* else see worker_term() */
+					log_warnx("accept: %s", strerror(errno));
 				break;
 			}
 			fr.keepConnection = 1;

@@ -216,6 +216,7 @@ int
 spool_create(const char *dir, const char *tag, unsigned long no,
     long long max, struct spool_segment *s)
 {
+	char	 tmp[PATH_MAX];
 	void	*map;
 	int	 n, rc;
 
@@ -223,16 +224,23 @@ spool_create(const char *dir, const char *tag, unsigned long no,
 	s->fd = -1;
 	n = snprintf(s->path, sizeof(s->path), "%s/%s-%06lu.spool", dir, tag,
 	    no);
-	if (n < 0 || (size_t)n >= sizeof(s->path)) {
+	if (n < 0 || (size_t)n >= sizeof(s->path) ||
+	    snprintf(tmp, sizeof(tmp), "%s.new", s->path) >= (int)sizeof(tmp)) {
 		log_warnx("%s: spool path too long", dir);
 		return SPOOL_ERR;
 	}
-	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	/*
+	 * Made and locked under a name that orphan scans pass over, then
+	 * linked to its own (never over another file): a worker starting up
+	 * must not take a segment that its worker is still making (mod_fcgid
+	 * starts workers under traffic).
+	 */
+	s->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
 	if (s->fd == -1) {
 		if (errno == ENOSPC || errno == EDQUOT)
 			return SPOOL_NOSPACE;
-		log_warnx("%s: %s", s->path, strerror(errno));
+		log_warnx("%s: %s", tmp, strerror(errno));
 		return SPOOL_ERR;
 	}
 	rc = SPOOL_ERR;
@@ -243,19 +251,29 @@ spool_create(const char *dir, const char *tag, unsigned long no,
 	    (map = mmap(NULL, SPOOL_SEGMENT_BYTES, PROT_READ | PROT_WRITE,
 	    MAP_SHARED, s->fd, 0)) == MAP_FAILED) {
 		if (rc != SPOOL_NOSPACE) {
-			log_warnx("%s: %s", s->path, strerror(errno));
+			log_warnx("%s: %s", tmp, strerror(errno));
 			rc = SPOOL_ERR;
 		}
-		unlink(s->path);
-		close(s->fd);
-		s->fd = -1;
-		return rc;
+		goto fail;
 	}
 	s->no = no;
 	s->map = map;
 	s->off = SPOOL_HEADER_LEN;
 	header_write(s, SPOOL_HEADER_LEN);
+	if (link(tmp, s->path) == -1) {
+		log_warnx("%s: %s", s->path, strerror(errno));
+		munmap(s->map, SPOOL_SEGMENT_BYTES);
+		s->map = NULL;
+		rc = SPOOL_ERR;
+		goto fail;
+	}
+	unlink(tmp);
 	return SPOOL_OK;
+fail:
+	unlink(tmp);
+	close(s->fd);
+	s->fd = -1;
+	return rc;
 }
 
 /*

@@ -47,13 +47,13 @@ http_req(const char *method, const char *path, const char *body,
 	struct curl_slist	*h = NULL;
 	struct buf		 b, hb;
 	struct http		*r = xcalloc(1, sizeof(*r));
-	char			 url[4096];
+	char			*url;
 	CURLcode		 rc;
 	int			 expect = 0;
 
 	buf_init(&b, 64 * 1024 * 1024);
 	buf_init(&hb, 1024 * 1024);
-	snprintf(url, sizeof(url), "%s%s", test_url(), path);
+	xasprintf(&url, "%s%s", test_url(), path);	/* any length: 414s */
 	c = curl_easy_init();
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -79,6 +79,7 @@ http_req(const char *method, const char *path, const char *body,
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
+	free(url);
 	r->body = b.data != NULL ? b.data : xstrdup("");
 	r->len = b.len;
 	r->headers = hb.data != NULL ? hb.data : xstrdup("");

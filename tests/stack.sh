@@ -9,6 +9,12 @@
 #   tests/stack.sh workers-stop DIR | workers-start DIR
 #   tests/stack.sh stripe-stop DIR | stripe-start DIR   (the fake Stripe)
 #
+# NEXUS_FRONT=apache puts a private Apache (conf/apache.conf, Debian's
+# apache2 and its modules) where nginx stands; NEXUS_FRONT=apache-fcgid
+# has Apache spawn the workers itself with mod_fcgid (conf/apache-fcgid.conf):
+# no supervisor, so workers-stop and workers-start stop and start Apache,
+# and the workers get this environment's NEXUS_* and secret variables.
+#
 # With CLUSTER=N (or --cluster N before the command) the database is an
 # N-node MariaDB Galera cluster and the workers are POOLS (2) pools, one
 # per node, behind one nginx upstream; tests/cluster/cluster.sh has that
@@ -22,6 +28,9 @@ top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 
 die() { echo "stack: $*" >&2; exit 1; }
+
+# Who Apache's children (and mod_fcgid's workers) run as when started by root.
+APACHE_USER=${APACHE_USER:-www-data}
 
 # N (3) distinct free ports: all are held until each is picked, so the
 # kernel cannot hand out one twice.
@@ -141,8 +150,6 @@ write_config() {
 		db_password = nexus
 		db_name = nexus
 		migrations_dir = $top_srcdir/db
-		listen = $DIR/nexus.sock
-		workers = $WORKERS
 		spool_dir = $DIR/spool
 		runtime_dir = $DIR/run
 		jwt_secret = dev-jwt-secret-change-me-0123456789abcdef
@@ -153,9 +160,22 @@ write_config() {
 		stripe_allow_http = 1
 		public_url = http://127.0.0.1:$HTTP_PORT
 	CONF
+	# mod_fcgid's workers take their socket on fd 0 and run as Apache's
+	# user; ours listen on a socket that Apache's children must reach.
+	if fcgid; then
+		mkdir -p "$DIR/run"
+		[ "$(id -u)" = 0 ] && chown "$APACHE_USER:" "$DIR/spool" "$DIR/run"
+	else
+		printf 'listen = %s\nworkers = %s\n' "$DIR/nexus.sock" "$WORKERS" \
+			>>"$DIR/nexus.conf"
+		[ "$FRONT" = apache ] && [ "$(id -u)" = 0 ] &&
+			echo "socket_group = $APACHE_USER" >>"$DIR/nexus.conf"
+	fi
+	return 0
 }
 
 workers_start() {
+	if fcgid; then apache_start; return; fi
 	pid_alive "$DIR/workers.pid" && return 0
 	fcgi_start "$DIR" "$DIR/logs/workers.log"
 }
@@ -169,7 +189,10 @@ fcgi_start() {
 	wait_for "[ -S '$1/nexus.sock' ]" 20 "workers ($2)"
 }
 
-workers_stop() { stop_pid "$DIR/workers.pid" 40; }
+workers_stop() {
+	if fcgid; then apache_stop; return; fi
+	stop_pid "$DIR/workers.pid" 40
+}
 
 nginx_start() {
 	pid_alive "$DIR/nginx/nginx.pid" && return 0
@@ -213,6 +236,91 @@ fcgi_pass() {
 
 nginx_stop() { stop_pid "$DIR/nginx/nginx.pid" 10; }
 
+fcgid() { [ "$FRONT" = apache-fcgid ]; }
+
+front_start() {
+	if [ "$FRONT" = nginx ]; then nginx_start; else apache_start; fi
+}
+
+front_stop() {
+	if [ "$FRONT" = nginx ]; then nginx_stop; else apache_stop; fi
+}
+
+# Apache (Debian's apache2) as a private instance on HTTP_PORT: a server
+# config of its own around conf/apache.conf, and conf/apache-fcgid.conf
+# when it spawns the workers.
+apache_start() {
+	pid_alive "$DIR/apache/httpd.pid" && return 0
+	mkdir -p "$DIR/apache/htdocs"
+	apache_conf >"$DIR/apache/httpd.conf"
+	apache2 -f "$DIR/apache/httpd.conf" -k start ||
+		die "apache2 failed: see $DIR/logs/apache-error.log"
+	wait_for "pid_alive '$DIR/apache/httpd.pid'" 10 \
+		"Apache ($DIR/logs/apache-error.log)"
+}
+
+# Apache stops its children first; mod_fcgid gives its workers 8 seconds.
+apache_stop() { stop_pid "$DIR/apache/httpd.pid" 30; }
+
+apache_conf() {
+	local mods="mpm_event authz_core mime alias dir env headers rewrite asis"
+	local m
+	fcgid && mods="$mods fcgid" || mods="$mods proxy proxy_fcgi"
+	for m in $mods; do
+		echo "LoadModule ${m}_module /usr/lib/apache2/modules/mod_$m.so"
+	done
+	cat <<-APACHE
+		ServerRoot "$DIR/apache"
+		PidFile "$DIR/apache/httpd.pid"
+		DefaultRuntimeDir "$DIR/apache"
+		ErrorLog "$DIR/logs/apache-error.log"
+		LogLevel warn
+		Listen 127.0.0.1:$HTTP_PORT
+		ServerName 127.0.0.1
+		DocumentRoot "$DIR/apache/htdocs"
+		TypesConfig /etc/mime.types
+		# Threads for every client a test runs at once: an event MPM out
+		# of threads closes kept-alive connections under the clients.
+		StartServers 1
+		ThreadLimit 128
+		ThreadsPerChild 128
+		MaxRequestWorkers 256
+	APACHE
+	[ "$(id -u)" = 0 ] && printf 'User %s\nGroup %s\n' "$APACHE_USER" "$APACHE_USER"
+	if fcgid; then
+		printf 'FcgidIPCDir "%s"\nFcgidProcessTableFile "%s"\n' \
+			"$DIR/apache/fcgid" "$DIR/apache/fcgid.shm"
+		fcgid_conf
+	fi
+	apache_subst <"$top_srcdir/conf/apache.conf"
+}
+
+# The shipped files' @NAME@s for this stack, less their comments.
+apache_subst() {
+	sed -e '/^[[:space:]]*#/d' \
+		-e "s|@LISTEN@|127.0.0.1:$HTTP_PORT|" -e "s|@FCGI_SOCKET@|$DIR/nexus.sock|" \
+		-e "s|@WWW_ROOT@|$top_srcdir/www|" -e "s|@ERRORS_ROOT@|$top_srcdir/conf/errors|" \
+		-e "s|@FCGI_PROGRAM@|$top_builddir/cgi-bin/nexus.fcgi|" \
+		-e "s|@NEXUS_CONFIG@|$DIR/nexus.conf|"
+}
+
+# conf/apache-fcgid.conf for this stack: the workers get the variables a
+# supervisor's would inherit (NEXUS_*, the secrets), and retire after
+# NEXUS_FCGID_MAX_REQUESTS requests when that is set.
+fcgid_conf() {
+	local v
+	FCGID_ENV=$(for v in $(compgen -e | grep -E '^(NEXUS_|JWT_SECRET$|ADMIN_ECO_IDS$|CRON_SECRET$|STRIPE_)'); do
+		[ "$v" = NEXUS_CONFIG ] || printf '    InitialEnv "%s=%s" \\\n' "$v" "${!v}"
+	done) awk -v max="${NEXUS_FCGID_MAX_REQUESTS:-}" '
+		/InitialEnv NEXUS_CONFIG=/ && ENVIRON["FCGID_ENV"] != "" {
+			print
+			print ENVIRON["FCGID_ENV"]
+			next
+		}
+		/MaxRequestsPerProcess/ && max != "" { sub(/[0-9]+/, max) }
+		{ print }' "$top_srcdir/conf/apache-fcgid.conf" | apache_subst
+}
+
 # The fake Stripe (tests/fake_stripe.py) at the config's stripe_api_base.
 stripe_start() {
 	pid_alive "$DIR/stripe.pid" && return 0
@@ -227,17 +335,33 @@ stripe_stop() { stop_pid "$DIR/stripe.pid" 10; }
 
 load_env() {
 	[ -f "$DIR/env" ] && . "$DIR/env"
+	FRONT=${NEXUS_FRONT:-nginx}
 	return 0
+}
+
+front_check() {
+	case $FRONT in
+	nginx) ;;
+	apache | apache-fcgid)
+		! clustered || die "a cluster stack is behind nginx only"
+		command -v apache2 >/dev/null ||
+			die "no apache2: ./dev.sh deps installs it" ;;
+	*) die "NEXUS_FRONT is nginx, apache or apache-fcgid, not '$FRONT'" ;;
+	esac
 }
 
 start() {
 	mkdir -p "$DIR/logs" "$DIR/spool"
 	chmod 755 "$DIR"
-	local want=${CLUSTER:-}
+	local want=${CLUSTER:-} front=${NEXUS_FRONT:-}
 	load_env
 	[ -z "$want" ] || [ "$want" = "${CLUSTER:-0}" ] || [ ! -f "$DIR/env" ] ||
 		die "$DIR holds a stack with CLUSTER=${CLUSTER:-0}: stop it and remove $DIR first"
+	[ -z "$front" ] || [ "$front" = "$FRONT" ] || [ ! -f "$DIR/env" ] ||
+		die "$DIR holds a stack behind $FRONT: stop it and remove $DIR first"
 	CLUSTER=${CLUSTER:-0}
+	FRONT=${front:-$FRONT}
+	front_check
 	local ports
 	ports=($(free_ports))
 	HTTP_PORT=${HTTP_PORT:-${1:-0}}
@@ -254,20 +378,21 @@ start() {
 		NEXUS_CONFIG=$DIR/nexus.conf
 		NEXUS_URL=http://127.0.0.1:$HTTP_PORT
 		CLUSTER=$CLUSTER
+		NEXUS_FRONT=$FRONT
 	ENV
 	clustered && cluster_env >>"$DIR/env"
 	write_config
 	mode db_start cluster_db_start
 	NEXUS_CONFIG=$DIR/nexus.conf "$top_builddir/src/nexusctl" migrate >/dev/null
 	mode workers_start pools_start
-	nginx_start
+	front_start
 	stripe_start
 }
 
 stop() {
 	load_env
 	stripe_stop
-	nginx_stop
+	front_stop
 	mode workers_stop pools_stop
 	mode db_stop cluster_db_stop
 }

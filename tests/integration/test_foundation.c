@@ -18,6 +18,15 @@ assert_error(struct http *r, long status, const char *code)
 	ck_assert(json_str(r->json, "error.message") != NULL);
 }
 
+static void
+assert_up(void)
+{
+	struct http	*r = http_get("/api/health", NULL);
+
+	ck_assert_int_eq(r->status, 200);
+	http_free(r);
+}
+
 START_TEST(health_ok)
 {
 	struct http	*r = http_get("/api/health", NULL);
@@ -76,16 +85,13 @@ START_TEST(huge_header_431)
 	assert_error(r, 431, "headers_too_large");
 	http_free(r);
 	free(h);
-	/* The worker and nginx are still up. */
-	r = http_get("/api/health", NULL);
-	ck_assert_int_eq(r->status, 200);
-	http_free(r);
+	assert_up();	/* the worker and the web server */
 }
 END_TEST
 
 START_TEST(many_headers_431_from_worker)
 {
-	/* Under nginx's per-line limit, over the worker's total limit. */
+	/* Under the web server's per-line limit, over the worker's total. */
 	char		 lines[8][8200];
 	const char	*hdrs[9];
 	struct http	*r;
@@ -117,6 +123,45 @@ START_TEST(huge_body_413)
 	assert_error(r, 413, "body_too_large");
 	http_free(r);
 	free(body);
+}
+END_TEST
+
+START_TEST(long_uri_414)
+{
+	char		*path = xmalloc(20 * 1024 + 8);
+	struct http	*r;
+
+	/*
+	 * Past the worker's bound on a path, then past the web server's on
+	 * a request line: each answers 414 in JSON.
+	 */
+	memcpy(path, "/api/", 5);
+	memset(path + 5, 'a', 1000);
+	path[1005] = '\0';
+	r = http_get(path, NULL);
+	assert_error(r, 414, "uri_too_long");
+	http_free(r);
+	memset(path + 5, 'a', 20 * 1024);
+	path[5 + 20 * 1024] = '\0';
+	r = http_get(path, NULL);
+	assert_error(r, 414, "uri_too_long");
+	http_free(r);
+	free(path);
+	assert_up();
+}
+END_TEST
+
+/* With the workers stopped, the web server answers for them, in JSON. */
+START_TEST(workers_down_503)
+{
+	struct http	*r;
+
+	stack("workers-stop");
+	r = http_get("/api/health", NULL);
+	assert_error(r, 503, "unavailable");
+	http_free(r);
+	stack("workers-start");
+	assert_up();
 }
 END_TEST
 
@@ -263,18 +308,24 @@ main(void)
 {
 	Suite	*s = suite_create("foundation");
 	TCase	*tc = tcase_create("http");
+	/* Workers that stop apart from the web server (tests/run-test). */
+	TCase	*pool = tcase_create("supervisor");
 
+	tcase_set_tags(pool, "supervisor");
 	tcase_add_test(tc, health_ok);
 	tcase_add_test(tc, unknown_path_404);
 	tcase_add_test(tc, wrong_method_405);
 	tcase_add_test(tc, huge_header_431);
 	tcase_add_test(tc, many_headers_431_from_worker);
 	tcase_add_test(tc, huge_body_413);
+	tcase_add_test(tc, long_uri_414);
+	tcase_add_test(pool, workers_down_503);
 	tcase_add_test(tc, db_outage_503_and_recovery);
 	tcase_add_test(tc, ctl_migrate_twice);
 	tcase_add_test(tc, ctl_user_create_list_set_plan);
 	tcase_add_test(tc, ctl_bad_arguments_touch_nothing);
 	tcase_add_test(tc, ctl_token_create_is_accepted);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, pool);
 	return itest_run(s);
 }

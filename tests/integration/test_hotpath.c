@@ -1,9 +1,11 @@
 /*
  * The hot path end to end: API keys, quotas, rate-limit headers and usage
- * tracking through nginx and the workers, with the crashes and outages
- * the design promises to survive.
+ * tracking through the web server and the workers, with the crashes and
+ * outages the design promises to survive.
  */
 #include "config.h"
+
+#include <sys/stat.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -93,6 +95,16 @@ assert_key_refused(const char *key)
 
 	assert_401(h);
 	free(h);
+}
+
+static void
+assert_no_spool(const char *when)
+{
+	char	 cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "ls '%s'/spool/*.spool >/dev/null 2>&1",
+	    getenv("NEXUS_TEST_DIR"));
+	ck_assert_msg(system(cmd) != 0, "spool files left %s", when);
 }
 
 static void
@@ -362,7 +374,7 @@ END_TEST
 
 START_TEST(sigterm_flushes_everything)
 {
-	char		*user, *key, *h, cmd[1024];
+	char		*user, *key, *h;
 	struct load_res	 res[50];
 
 	setenv("NEXUS_FLUSH_INTERVAL_MS", "60000", 1);
@@ -377,9 +389,7 @@ START_TEST(sigterm_flushes_everything)
 	stack("workers-stop");					/* SIGTERM */
 	ck_assert_int_eq(test_db_int(sql_rows, p, 1), 50);
 	ck_assert_int_eq(test_db_int(sql_calls, p, 1), 50);
-	snprintf(cmd, sizeof(cmd), "ls '%s'/spool/*.spool >/dev/null 2>&1",
-	    getenv("NEXUS_TEST_DIR"));
-	ck_assert_msg(system(cmd) != 0, "spool files left after SIGTERM");
+	assert_no_spool("after SIGTERM");
 	unsetenv("NEXUS_FLUSH_INTERVAL_MS");
 	unsetenv("NEXUS_FLUSH_BATCH");
 	stack("workers-start");
@@ -438,7 +448,10 @@ END_TEST
  */
 START_TEST(orphan_spool_replays_from_its_header)
 {
-	char		*user, *key, path[1024], line[3][256], key_id[32];
+	char		*user, *key, dir[1024], path[1100], line[3][256];
+	char		 key_id[32];
+	struct stat	 st;
+	struct http	*r;
 	const char	*ids[3] = { "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a",
 			    "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
 			    "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c" };
@@ -461,14 +474,22 @@ START_TEST(orphan_spool_replays_from_its_header)
 	test_db_exec("UPDATE eco_usage_records SET api_calls = 1 "
 	    "WHERE user_id = ?", p, 1);
 
-	snprintf(path, sizeof(path), "%s/spool/orphan-000001.spool",
-	    getenv("NEXUS_TEST_DIR"));
+	snprintf(dir, sizeof(dir), "%s/spool", getenv("NEXUS_TEST_DIR"));
+	snprintf(path, sizeof(path), "%s/orphan-000001.spool", dir);
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
 	fprintf(f, "#spool written=%016zx\n%s%s%s", 32 + strlen(line[0]),
 	    line[0], line[1], line[2]);
 	fclose(f);
+	/* The workers' user owns it, as it would a dead worker's segment. */
+	ck_assert(stat(dir, &st) == 0);
+	ck_assert(chown(path, st.st_uid, st.st_gid) == 0);
 
-	/* A live worker scans for orphans every 10 seconds. */
+	/*
+	 * A live worker scans for orphans every 10 seconds; one that starts
+	 * scans at once (mod_fcgid starts them as requests come).
+	 */
+	r = http_get("/api/health", NULL);
+	http_free(r);
 	struct dbp c[2] = { DBP_S(user), DBP_S(ids[2]) };
 	ck_assert_int_eq(wait_db_int(sql_has_event, c, 2, 1, 15), 1);
 	ck_assert_int_eq(test_db_int(sql_rows, p, 1), 2);	/* B and C */
@@ -574,23 +595,74 @@ START_TEST(bad_key_flood_spares_the_database)
 }
 END_TEST
 
+/*
+ * mod_fcgid retires a worker after MaxRequestsPerProcess requests (the
+ * stack's NEXUS_FCGID_MAX_REQUESTS): SIGTERM, then SIGKILL a few seconds
+ * later. Calls one at a time go to the same worker until it retires, so
+ * two workers serve these and both retire; with a minute's flush interval
+ * only their stopping writes the events, and with none left alive no
+ * other worker could replay what they left.
+ */
+START_TEST(fcgid_retired_workers_flush)
+{
+	enum { PER = 50, N = 2 * PER };
+	char		*user, *key, *h, max[16];
+	struct load_res	 res[N];
+
+	setenv("NEXUS_FLUSH_INTERVAL_MS", "60000", 1);
+	setenv("NEXUS_FLUSH_BATCH", "1000", 1);
+	snprintf(max, sizeof(max), "%d", PER);
+	setenv("NEXUS_FCGID_MAX_REQUESTS", max, 1);
+	restart_workers();
+	make_user("retired@example.com", "pro", &user, &key);
+	h = key_header(key);
+	load_run(PING, h, N, 1, res);
+	ck_assert_uint_eq(load_count(res, N, 200), N);
+
+	struct dbp p[1] = { DBP_S(user) };
+	ck_assert_int_eq(wait_db_int(sql_rows, p, 1, N, 15), N);
+	ck_assert_int_eq(test_db_int(sql_calls, p, 1), N);
+	assert_all_seen_stored(user, res, N);
+	assert_no_spool("by retired workers");
+	unsetenv("NEXUS_FLUSH_INTERVAL_MS");
+	unsetenv("NEXUS_FLUSH_BATCH");
+	unsetenv("NEXUS_FCGID_MAX_REQUESTS");
+	restart_workers();
+	free(h);
+	free(user);
+	free(key);
+}
+END_TEST
+
 int
 main(void)
 {
 	Suite	*s = suite_create("hotpath");
 	TCase	*tc = tcase_create("keys-quota-usage");
+	/*
+	 * Cases that count on our supervisor's fixed pool of workers (their
+	 * number, pids, warm caches), and one on mod_fcgid's retirements:
+	 * tests/run-test runs each where it applies.
+	 */
+	TCase	*pool = tcase_create("supervisor");
+	TCase	*fcgid = tcase_create("fcgid");
 
+	tcase_set_tags(pool, "supervisor");
+	tcase_set_tags(fcgid, "fcgid");
 	tcase_add_test(tc, free_plan_exactly_1000);
 	tcase_add_test(tc, headers_on_200_and_429);
 	tcase_add_test(tc, pro_overage_and_enterprise_unlimited);
 	tcase_add_test(tc, bad_keys_all_401);
-	tcase_add_test(tc, bad_key_flood_spares_the_database);
+	tcase_add_test(pool, bad_key_flood_spares_the_database);
 	tcase_add_test(tc, revoke_and_rotate_within_cache_ttl);
 	tcase_add_test(tc, quiet_worker_flushes_within_interval);
 	tcase_add_test(tc, sigterm_flushes_everything);
-	tcase_add_test(tc, kill9_under_load_loses_nothing);
+	tcase_add_test(pool, kill9_under_load_loses_nothing);
 	tcase_add_test(tc, orphan_spool_replays_from_its_header);
-	tcase_add_test(tc, db_outage_under_load_loses_nothing);
+	tcase_add_test(pool, db_outage_under_load_loses_nothing);
+	tcase_add_test(fcgid, fcgid_retired_workers_flush);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, pool);
+	suite_add_tcase(s, fcgid);
 	return itest_run(s);
 }
