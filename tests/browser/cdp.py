@@ -207,7 +207,13 @@ class Browser:
         """Polls expr until it is truthy; returns its value."""
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
-            v = self.evaluate(expr)
+            try:
+                v = self.evaluate(expr)
+            except BrowserError as e:
+                # A page navigating away under the poll: ask the next one.
+                if "navigated or closed" not in str(e):
+                    raise
+                v = None
             if v:
                 return v
             if time.monotonic() > deadline:

@@ -21,7 +21,7 @@
 
 #define PING		"/api/secure/ping"
 #define CAP		"/api/billing/spend-cap"
-#define CRON_SECRET	"dev-cron-secret-change-me"
+#define CRON_SECRET	"dev-cron-secret-change-me-0123456789"
 
 static const char *const sql_row = "SELECT COALESCE(MAX(CONCAT_WS('/', "
     "api_calls, overage_calls, revenue_cents, COALESCE(cap_cents, 'null'))), "
