@@ -260,7 +260,8 @@ routes_json(const struct usage_agg *a, time_t now, int days)
 /*
  * GET /api/admin/users/{id}: the user, the plan and this period, calls
  * and errors per day and per endpoint over PAGE_DAYS days, the keys, the
- * newest ledger rows and audit entries, and the plans to move to.
+ * newest ledger rows and audit entries, the plans to move to, and the
+ * spend cap (null when it cannot be read).
  */
 void
 api_admin_user(struct request *r)
@@ -271,6 +272,7 @@ api_admin_user(struct request *r)
 	struct usage_plan	 pl[ADMIN_PLANS_MAX];
 	struct usage_current	 c;
 	struct usage_agg	 a;
+	struct spend_cap	 cap;
 	struct user		 u;
 	json_object		*o, *keys, *ledger, *audit;
 	time_t			 now = time(NULL);
@@ -318,6 +320,8 @@ api_admin_user(struct request *r)
 	json_object_object_add(o, "audit", audit);
 	add_int(o, "audit_rows_max", ADMIN_AUDIT_ROWS);
 	json_object_object_add(o, "plans", plans_json(pl, (size_t)npl));
+	json_object_object_add(o, "spend_cap", spendcap_get(db, u.id, now,
+	    &cap) == USER_OK ? spendcap_json(&cap) : NULL);
 	agg_free(&a);
 	resp_json(r, 200, o);
 }

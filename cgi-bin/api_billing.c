@@ -1,6 +1,7 @@
 /*
- * Billing settings for the signed-in user (AUTH_USER): the overage spend
- * cap, GET and PUT /api/billing/spend-cap.
+ * The overage spend cap: the signed-in user's (AUTH_USER), GET and PUT
+ * /api/billing/spend-cap, and any user's for an admin (AUTH_ADMIN), PUT
+ * /api/admin/users/{id}/spend-cap (the admin's user page shows it).
  *
  * A cap is integer cents a month: calls past the plan's allowance and the
  * overage calls the cap pays for are refused (429 spend_cap_reached), and
@@ -84,12 +85,12 @@ api_billing_cap_get(struct request *r)
 }
 
 /*
- * PUT /api/billing/spend-cap {"cap_cents": N}: sets the cap (0 allows no
- * overage at all); {"cap_cents": null} removes it. 200 with the cap as
- * it is now.
+ * {"cap_cents": N} sets user's cap (0 allows no overage at all);
+ * {"cap_cents": null} removes it. 200 with the cap as it is now. The
+ * caller (r->user_id) is the actor: the user, or an admin.
  */
-void
-api_billing_cap_put(struct request *r)
+static void
+cap_put(struct request *r, const char *user)
 {
 	const struct config	*cfg = r->srv->cfg;
 	struct body_value	 v[NCAP];
@@ -112,7 +113,7 @@ api_billing_cap_put(struct request *r)
 	op.actor = r->user_id;
 	op.remote = r->remote;
 	op.shm = r->srv->shm;
-	switch (spendcap_set(r->srv->db, &op, r->user_id, cents, time(NULL),
+	switch (spendcap_set(r->srv->db, &op, user, cents, time(NULL),
 	    &c)) {
 	case USER_OK:
 		break;
@@ -133,4 +134,18 @@ api_billing_cap_put(struct request *r)
 	    "on every server within %lld seconds", cfg->key_cache_ttl);
 	json_object_object_add(o, "message", json_object_new_string(msg));
 	resp_json(r, 200, o);
+}
+
+/* PUT /api/billing/spend-cap: the signed-in user's own cap. */
+void
+api_billing_cap_put(struct request *r)
+{
+	cap_put(r, r->user_id);
+}
+
+/* PUT /api/admin/users/{id}/spend-cap: an admin sets a user's cap. */
+void
+api_admin_user_cap(struct request *r)
+{
+	cap_put(r, req_path_param(r, "id"));
 }

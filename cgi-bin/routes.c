@@ -32,6 +32,8 @@ static const struct route routes[] = {
 	{ "GET",  "/api/admin/analytics/daily",	AUTH_ADMIN, api_admin_daily },
 	{ "GET",  "/api/admin/users/{id}",	AUTH_ADMIN, api_admin_user },
 	{ "PUT",  "/api/admin/users/{id}/plan",	AUTH_ADMIN, api_admin_user_plan },
+	{ "PUT",  "/api/admin/users/{id}/spend-cap", AUTH_ADMIN,
+	    api_admin_user_cap },
 	{ "DELETE", "/api/admin/users/{id}/keys/{key_id}", AUTH_ADMIN,
 	    api_admin_user_key_revoke },
 	{ "POST", "/api/admin/ledger/{id}/retry", AUTH_ADMIN,

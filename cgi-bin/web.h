@@ -151,6 +151,7 @@ void		 api_keys_revoke(struct request *);
 /* api_billing.c */
 void		 api_billing_cap_get(struct request *);
 void		 api_billing_cap_put(struct request *);
+void		 api_admin_user_cap(struct request *);
 
 /* api_portal.c */
 void		 api_portal_config(struct request *);

@@ -288,6 +288,38 @@ def test_plan_change_seen_by_hot_path(c):
     c.shot("changed")
 
 
+def test_spend_cap_set_by_admin(c):
+    b = c.b
+    u = user("pro")
+    key = ctl("key", "create", "--user", u)
+    sql("UPDATE eco_usage_records SET api_calls = 100000 WHERE user_id = '%s'" % u)
+    check(ping(key) == 200, "the Pro user at its allowance was refused before any cap")
+    open_as(b, "admin-user.html?id=" + u)
+    b.wait_for("admin-set-cap")
+    check("none" in b.text(testid("admin-spend-cap")), "cap before: %r" % b.text(testid("admin-spend-cap")))
+    b.type(testid("admin-cap-input"), "ten")
+    b.click(testid("admin-set-cap"))
+    b.wait_until("document.querySelector('%s').textContent !== ''" % testid("admin-cap-error"),
+                 "the amount message")
+    b.evaluate("document.querySelector('%s').value = ''" % testid("admin-cap-input"))
+    b.type(testid("admin-cap-input"), "0")
+    b.click(testid("admin-set-cap"))
+    b.wait_for("confirm")
+    c.shot("confirm")
+    b.click(testid("confirm"))
+    b.wait_for("admin-notice")
+    b.wait_until("document.querySelector('%s')?.textContent.includes('reached')" % testid("admin-spend-cap"),
+                 "the page to say the cap is reached")
+    eventually(lambda: ping(key) == 429, "the capped user to be refused", timeout=SEEN)
+    no_dialogs(b)
+    c.shot("capped")
+    b.click(testid("admin-remove-cap"))
+    b.wait_for("confirm")
+    b.click(testid("confirm"))
+    b.wait_for("admin-notice")
+    eventually(lambda: ping(key) == 200, "the uncapped user to be served", timeout=SEEN)
+
+
 def test_key_revoke_seen_by_hot_path(c):
     b = c.b
     u = user("pro")
@@ -385,6 +417,7 @@ if __name__ == "__main__":
         test_search_paging_and_back,
         test_user_page_and_retry,
         test_plan_change_seen_by_hot_path,
+        test_spend_cap_set_by_admin,
         test_key_revoke_seen_by_hot_path,
         test_non_admin_refused,
         test_hostile_text,

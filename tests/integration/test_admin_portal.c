@@ -729,6 +729,77 @@ END_TEST
  * together: 20 requests at once over 4 connections get 3 answers (one
  * more per second they take), not 3 per worker.
  */
+/* An admin sets, sees and removes a Pro user's spend cap. */
+START_TEST(spend_cap_by_admin)
+{
+	static const char *const bad[] = { "", "{}", "{\"cap_cents\":-1}",
+	    "{\"cap_cents\":\"5\"}", "{\"cap_cents\":1.5}",
+	    "{\"cap\":5}", "{\"cap_cents\":5,\"x\":1}", NULL };
+	struct http	*r;
+	char		 path[256];
+	size_t		 i;
+	long long	 sets = audit_count("billing.spend_cap");
+
+	snprintf(path, sizeof(path), USER "%s/spend-cap", pro_id);
+	for (i = 0; bad[i] != NULL; i++) {
+		r = admin_req("PUT", path, bad[i]);
+		ck_assert_msg(r->status == 400, "%s: %ld %s", bad[i], r->status,
+		    r->body);
+		http_free(r);
+	}
+	r = admin_req("PUT", USER "eco_usr_nope/spend-cap",
+	    "{\"cap_cents\":0}");
+	assert_error(r, 404, "not_found");
+	http_free(r);
+	/* The admin is on Free: nothing to cap. */
+	snprintf(path, sizeof(path), USER "%s/spend-cap", admin_id);
+	r = admin_req("PUT", path, "{\"cap_cents\":0}");
+	assert_error(r, 409, "spend_cap_unavailable");
+	http_free(r);
+	r = as(plain_tok, "PUT", path, "{\"cap_cents\":0}");
+	assert_error(r, 403, "forbidden");
+	http_free(r);
+	sets = audit_count("billing.spend_cap");
+
+	/* At the allowance with a cap of $0: refused, at once on this host. */
+	{
+		struct dbp p[1] = { DBP_S(pro_id) };
+		test_db_exec("UPDATE eco_usage_records SET api_calls = 100000 "
+		    "WHERE user_id = ? AND period = DATE_FORMAT(UTC_DATE(), "
+		    "'%Y-%m-01')", p, 1);
+	}
+	snprintf(path, sizeof(path), USER "%s/spend-cap", pro_id);
+	r = admin_req("PUT", path, "{\"cap_cents\":0}");
+	ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+	ck_assert_int_eq(json_int(r->json, "cap_cents"), 0);
+	http_free(r);
+	ck_assert_int_eq(ping_until(pro_key, 429, SEEN), 429);
+	ck_assert_int_eq(audit_count("billing.spend_cap"), sets + 1);
+	{
+		struct dbp p[2] = { DBP_S(admin_id), DBP_S(pro_id) };
+		ck_assert_int_eq(test_db_int("SELECT COUNT(*) FROM eco_audit_log "
+		    "WHERE action = 'billing.spend_cap' AND actor = ? AND "
+		    "target = ?", p, 2), 1);
+	}
+	snprintf(path, sizeof(path), USER "%s", pro_id);
+	r = admin_get(path);
+	ck_assert_int_eq(json_int(r->json, "spend_cap.cap_cents"), 0);
+	ck_assert_int_eq(json_int(r->json, "spend_cap.reached"), 1);
+	http_free(r);
+
+	/* Removed: the Pro user's overage is served again. */
+	snprintf(path, sizeof(path), USER "%s/spend-cap", pro_id);
+	r = admin_req("PUT", path, "{\"cap_cents\":null}");
+	ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+	http_free(r);
+	ck_assert_int_eq(ping_until(pro_key, 200, SEEN), 200);
+	snprintf(path, sizeof(path), USER "%s", pro_id);
+	r = admin_get(path);
+	ck_assert_int_eq(json_int(r->json, "spend_cap.applies"), 0);
+	http_free(r);
+}
+END_TEST
+
 START_TEST(rate_limited_per_admin)
 {
 	struct load_res	 res[20];
@@ -809,6 +880,7 @@ main(void)
 	tcase_add_test(tc, plan_change_by_admin);
 	tcase_add_test(tc, key_revoke_by_admin);
 	tcase_add_test(tc, ledger_row_retried);
+	tcase_add_test(tc, spend_cap_by_admin);
 	tcase_add_test(tc, rate_limited_per_admin);
 	suite_add_tcase(s, tc);
 	return itest_run(s);

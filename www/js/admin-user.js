@@ -63,6 +63,52 @@ function planForm(u) {
 	return form;
 }
 
+/* The spend cap: where it stands, and a form to set or remove it. */
+function capForm(u) {
+	const cap = u.spend_cap;
+	const input = el('input', { id: 'admin-cap', type: 'text', inputmode: 'decimal', size: 10,
+	    testid: 'admin-cap-input', value: cap.applies ? fmt.money(cap.cap_cents).replace('$', '') : '' });
+	const set = el('button', { type: 'submit', testid: 'admin-set-cap' }, 'Set cap');
+	const problem = el('p', { class: 'field-error', role: 'alert', testid: 'admin-cap-error' });
+	const form = el('form', { class: 'inline' }, [
+		el('label', { for: 'admin-cap' }, 'Overage cap a month, in dollars'), input, set, problem,
+	]);
+	const change = (cents, what) => ask(form, set, [
+		el('p', {}, `${what} for ${u.user.email}?`),
+		el('p', { class: 'muted' }, 'Past the cap, calls are refused with 429 spend_cap_reached and the biller ' +
+		    `bills no more. It holds at once on this server and ${bound()} on the others.`),
+	], what, 'primary', async () => {
+		await admin.put(`${path()}/spend-cap`, { cap_cents: cents });
+		done(cents === null ? `${u.user.email} has no spend cap now.` :
+		    `${u.user.email}’s spend cap is ${fmt.money(cents)} a month.`);
+	});
+	form.addEventListener('submit', (ev) => {
+		ev.preventDefault();
+		problem.textContent = '';
+		const cents = fmt.dollarsToCents(input.value);
+		if (cents === null) {
+			problem.textContent = 'Type an amount in dollars, such as 25 or 25.50.';
+			return;
+		}
+		change(cents, `Set the cap to ${fmt.money(cents)}`);
+	});
+	if (cap.applies) {
+		const remove = el('button', { type: 'button', testid: 'admin-remove-cap' }, 'Remove cap');
+		remove.addEventListener('click', () => change(null, 'Remove the cap'));
+		form.append(remove);
+	}
+	return form;
+}
+
+function capText(cap) {
+	if (!cap.available)
+		return `none: the ${cap.plan} plan bills no overage`;
+	if (!cap.applies)
+		return 'none: overage is billed without a limit';
+	return `${fmt.money(cap.cap_cents)} a month: ${fmt.money(cap.overage_cents)} spent, ` +
+	    `${cap.reached ? 'reached, calls refused' : `${fmt.calls(cap.remaining)} left`}`;
+}
+
 function drawAccount(box, u) {
 	box.append(facts([
 		['Plan', el('span', { testid: 'admin-user-plan', 'data-plan': u.user.plan }, u.plan.name)],
@@ -72,8 +118,12 @@ function drawAccount(box, u) {
 		    el('code', { testid: 'admin-user-customer' }, u.user.stripe_customer_id) : 'none'],
 		['Created', fmt.time(u.user.created_at)],
 		['User id', el('code', {}, u.user.id)],
+		['Spend cap', el('span', { testid: 'admin-spend-cap' },
+		    u.spend_cap ? capText(u.spend_cap) : 'not available right now')],
 	]));
 	box.append(planForm(u));
+	if (u.spend_cap && u.spend_cap.available)
+		box.append(capForm(u));
 }
 
 function drawPeriod(box, u) {

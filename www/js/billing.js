@@ -97,20 +97,6 @@ function drawPeriod(box, [c, o]) {
 	box.append(bill);
 }
 
-/*
- * Dollars as typed ("25", "25.5", "$1,000.00") to integer cents, by
- * string arithmetic: never a float. Null when it is not an amount.
- */
-function dollarsToCents(text) {
-	const m = /^\$?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$/.exec(text.trim().replace(/^\$\s*/, '$'));
-	if (!m)
-		return null;
-	const whole = m[1].replace(/,/g, '');
-	if (whole.length > 9)
-		return null;
-	return Number(whole) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
-}
-
 let capBox = null;
 
 function capBound(cap) {
@@ -170,7 +156,7 @@ function capForm(cap) {
 	form.addEventListener('submit', async (ev) => {
 		ev.preventDefault();
 		problem.textContent = '';
-		const cents = dollarsToCents(amount.value);
+		const cents = fmt.dollarsToCents(amount.value);
 		if (cents === null || cents > cap.max_cap_cents) {
 			problem.textContent = `Enter an amount in dollars and cents, from $0.00 to ${fmt.money(cap.max_cap_cents)}.`;
 			amount.focus();

@@ -82,3 +82,17 @@ export function period(start, end) {
 export function calls(n) {
 	return `${count(n)} ${n === 1 ? 'call' : 'calls'}`;
 }
+
+/*
+ * Dollars as typed ("25", "25.5", "$1,000.00") to integer cents, by
+ * string arithmetic: never a float. Null when it is not an amount.
+ */
+export function dollarsToCents(text) {
+	const m = /^\$?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$/.exec(text.trim().replace(/^\$\s*/, '$'));
+	if (!m)
+		return null;
+	const whole = m[1].replace(/,/g, '');
+	if (whole.length > 9)
+		return null;
+	return Number(whole) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
+}
